@@ -1,0 +1,3 @@
+"""attriflow: reproducible replication of five interpretability papers."""
+
+__version__ = "0.1.0"

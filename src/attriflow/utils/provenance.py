@@ -1,0 +1,55 @@
+"""What produced a result: seed, scale, git commit and package versions."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PACKAGES = ("attriflow", "torch", "torchvision", "timm", "zennit", "numpy", "pandas", "scikit-learn", "scikit-image", "snakemake")
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit(cwd: str | None = None) -> str:
+    """The current commit hash (with ``-dirty`` for uncommitted changes), or ``unknown``."""
+    try:
+        root = cwd or str(Path(__file__).resolve().parent)
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(seed: int | None = None, scale: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A record to store beside every result."""
+    rec: dict[str, Any] = {"seed": seed, "scale": scale, "git_commit": git_commit(), "versions": package_versions()}
+    rec.update(extra)
+    return rec
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels on CPU."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
