@@ -60,16 +60,17 @@ def file_digest(path: str | os.PathLike, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify(path: str | os.PathLike, checksum: str) -> None:
-    """Raise ChecksumError (and move the file aside to ``.bad``) when ``path`` does not match."""
+def verify(path: str | os.PathLike, checksum: str, name: str | os.PathLike | None = None) -> None:
+    """Raise ChecksumError when ``path`` does not match, moving it aside to ``<name>.bad``."""
     path = Path(path)
+    name = Path(name) if name else path
     algo, expected = parse_checksum(checksum)
     actual = file_digest(path, algo)
     if actual != expected:
-        bad = path.with_name(path.name + ".bad")
+        bad = name.with_name(name.name + ".bad")
         os.replace(path, bad)
         raise ChecksumError(
-            f"{path.name}: {algo} mismatch, expected {expected}, got {actual}; "
+            f"{name.name}: {algo} mismatch, expected {expected}, got {actual}; "
             f"the file was moved aside to {bad} (delete it and rerun to download again)"
         )
 
@@ -144,7 +145,7 @@ def download(
         digest = file_digest(part)
         tofu.write_text(f"{digest}  {dest.name}\n")
     else:
-        verify(part, checksum)
+        verify(part, checksum, name=dest)
     os.replace(part, dest)
     return dest
 

@@ -1,0 +1,32 @@
+"""Per-paper manifests (one line per figure or table with its SHA-256) and the index of all five."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attriflow.utils.io import atomic_write_text, read_json, write_json
+from attriflow.utils.provenance import provenance
+from attriflow.utils.io import sha256_file
+
+
+def write_manifest(paper: str, scale: str, files: list[str | Path], out: str | Path) -> Path:
+    """``reports/<paper>/all``: a header, then ``<sha256>  <path>`` per output; empty list when none is built."""
+    lines = [f"# attriflow {paper} at scale {scale}: {len(files)} figure/table files"]
+    lines += [f"{sha256_file(f)}  {Path(f).as_posix()}" for f in sorted(map(str, files))]
+    return atomic_write_text(out, "\n".join(lines) + "\n")
+
+
+def write_index(manifests: list[str | Path], scale: str, seed: int, out: str | Path) -> Path:
+    """``reports/all`` (the manifests' contents in one file) and ``reports/provenance.json`` beside it."""
+    out = Path(out)
+    parts = [f"# attriflow reports at scale {scale}, seed {seed}", ""]
+    for m in sorted(map(Path, manifests)):
+        parts.append(Path(m).read_text(encoding="utf-8").rstrip())
+        parts.append("")
+    prov = provenance(seed=seed, scale=scale)
+    prov["papers"] = {Path(m).parent.name: Path(m).as_posix() for m in manifests}
+    write_json(out.parent / "provenance.json", prov)
+    return atomic_write_text(out, "\n".join(parts))
+
+
+__all__ = ["write_manifest", "write_index", "read_json"]

@@ -1,0 +1,59 @@
+# Helpers shared by the rule files: config look-ups and input functions.
+import json
+
+SCALE = config["scale"]
+PAPERS = list(config["papers"])
+EMBEDDED = ["cxr-phantoms", "shapes", "textures", "digits"]
+
+
+def dataset_meta(name):
+    """The file that marks a prepared dataset; ancient() so a `dvc pull` does not retrigger."""
+    return ancient(f"data/{name}/meta.json")
+
+
+def paper_datasets(paper):
+    return config["papers"][paper]["datasets"]
+
+
+def all_datasets():
+    return sorted({d for p in PAPERS for d in paper_datasets(p)})
+
+
+def paper_runs(paper):
+    return config["papers"][paper].get("runs", [])
+
+
+def run_spec(run):
+    """The full training spec of a run: its config entry plus scale-wide defaults."""
+    spec = dict(config["train_defaults"])
+    spec.update(config["runs"][run])
+    spec.setdefault("seed", config["seed"])
+    spec["device"] = config["device"]
+    spec["scale"] = SCALE
+    return spec
+
+
+def run_dataset_name(run):
+    """The data/ folder a run's dataset view lives in (e.g. cxr-severity -> cxr-phantoms)."""
+    view = config["runs"][run]["dataset"]
+    for folder in EMBEDDED:
+        if view == folder or view.startswith(folder.split("-")[0]):
+            return folder
+    return view.split("/")[0]
+
+
+def run_inputs(wildcards):
+    """Dataset marker, plus the parent model when a run starts from an earlier run."""
+    inputs = {"data": dataset_meta(run_dataset_name(wildcards.run))}
+    init = config["runs"][wildcards.run].get("init", "random")
+    if init in config["runs"]:
+        inputs["init"] = f"results/models/{init}/model.pt"
+    return inputs
+
+
+def paper_outputs(paper):
+    """Every figure and table of a paper that this workflow builds (nothing that is not built yet)."""
+    outputs = []
+    if paper_runs(paper):
+        outputs += [f"reports/{paper}/tables/models.csv", f"reports/{paper}/tables/models.md"]
+    return outputs
