@@ -1,9 +1,12 @@
-# Helpers shared by the rule files: config look-ups and input functions.
+# Shared helpers: config look-ups and input functions.
 import json
+
+from attriflow.data.views import folders_of
 
 SCALE = config["scale"]
 PAPERS = list(config["papers"])
 EMBEDDED = ["cxr-phantoms", "shapes", "textures", "digits"]
+ENV = "../../environment.yml"
 
 
 def dataset_meta(name):
@@ -33,18 +36,10 @@ def run_spec(run):
     return spec
 
 
-def run_dataset_name(run):
-    """The data/ folder a run's dataset view lives in (e.g. cxr-severity -> cxr-phantoms)."""
-    view = config["runs"][run]["dataset"]
-    for folder in EMBEDDED:
-        if view == folder or view.startswith(folder.split("-")[0]):
-            return folder
-    return view.split("/")[0]
-
-
 def run_inputs(wildcards):
-    """Dataset marker, plus the parent model when a run starts from an earlier run."""
-    inputs = {"data": dataset_meta(run_dataset_name(wildcards.run))}
+    """Dataset markers, plus the parent model when a run starts from an earlier run."""
+    view = config["runs"][wildcards.run]["dataset"]
+    inputs = {"data": [dataset_meta(f) for f in folders_of(view)]}
     init = config["runs"][wildcards.run].get("init", "random")
     if init in config["runs"]:
         inputs["init"] = f"results/models/{init}/model.pt"
@@ -55,5 +50,15 @@ def paper_outputs(paper):
     """Every figure and table of a paper that this workflow builds (nothing that is not built yet)."""
     outputs = []
     if paper_runs(paper):
-        outputs += [f"reports/{paper}/tables/models.csv", f"reports/{paper}/tables/models.md"]
+        outputs += [
+            f"reports/{paper}/tables/models.csv",
+            f"reports/{paper}/tables/models.md",
+        ]
     return outputs
+
+
+def registry_names(kind):
+    """Real datasets of one kind: download or registration."""
+    from attriflow.data.registry import registry
+
+    return [d.name for d in registry().values() if d.kind == kind]

@@ -5,13 +5,22 @@ rule models_table:
     input:
         lambda wc: [f"results/models/{r}/metrics.json" for r in paper_runs(wc.paper)],
     output:
-        csv=report("reports/{paper}/tables/models.csv", caption="../report/models.rst", category="{paper}"),
+        csv=report(
+            "reports/{paper}/tables/models.csv",
+            caption="../report/models.rst",
+            category="{paper}",
+        ),
         md="reports/{paper}/tables/models.md",
+    log:
+        "logs/report/{paper}/models.log",
+    localrule: True
+    conda:
+        ENV
     params:
         runs=lambda wc: [f"results/models/{r}" for r in paper_runs(wc.paper)],
-    localrule: True
+        scale=SCALE,
     shell:
-        "attriflow report models --paper {wildcards.paper} --scale {SCALE} --out {output.csv} {params.runs}"
+        "attriflow report models --paper {wildcards.paper} --scale {params.scale} --out {output.csv} {params.runs} 2> {log}"
 
 
 rule paper_manifest:
@@ -21,11 +30,17 @@ rule paper_manifest:
         dvc="data.dvc",
     output:
         "reports/{paper}/all",
+    log:
+        "logs/report/{paper}/manifest.log",
     wildcard_constraints:
         paper="|".join(PAPERS),
     localrule: True
+    conda:
+        ENV
+    params:
+        scale=SCALE,
     shell:
-        "attriflow report manifest --paper {wildcards.paper} --scale {SCALE} --out {output} {input.outputs}"
+        "attriflow report manifest --paper {wildcards.paper} --scale {params.scale} --out {output} {input.outputs} 2> {log}"
 
 
 rule index:
@@ -34,6 +49,13 @@ rule index:
     output:
         index="reports/all",
         provenance="reports/provenance.json",
+    log:
+        "logs/report/index.log",
     localrule: True
+    conda:
+        ENV
+    params:
+        scale=SCALE,
+        seed=config["seed"],
     shell:
-        "attriflow report index --scale {SCALE} --seed {config[seed]} --out {output.index} {input}"
+        "attriflow report index --scale {params.scale} --seed {params.seed} --out {output.index} {input} 2> {log}"

@@ -7,16 +7,19 @@ rule train:
     output:
         model="results/models/{run}/model.pt",
         metrics="results/models/{run}/metrics.json",
-    params:
-        spec=lambda wc: json.dumps(run_spec(wc.run), sort_keys=True),
     log:
         "logs/train/{run}.log",
     benchmark:
         "logs/benchmarks/train/{run}.tsv"
+    conda:
+        ENV
     threads: workflow.cores
     resources:
         gpu=config["resources"]["train"]["gpu"],
         mem_mb=config["resources"]["train"]["mem_mb"],
         runtime=config["resources"]["train"]["runtime"],
+    params:
+        spec=lambda wc: json.dumps(run_spec(wc.run), sort_keys=True),
+        out=lambda wc: f"results/models/{wc.run}",
     shell:
-        "attriflow train --spec-json {params.spec:q} --out results/models/{wildcards.run} > {log} 2>&1"
+        "attriflow train --spec-json {params.spec:q} --out {params.out} > {log} 2>&1"

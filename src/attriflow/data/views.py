@@ -1,0 +1,34 @@
+"""Dataset views: the names runs use (``dataset:`` in a config) and the data/ folders they read."""
+
+from __future__ import annotations
+
+from attriflow.errors import UserError
+
+# view name -> data/ folders it needs. Embedded views first, then real ones (paper scale).
+VIEWS: dict[str, tuple[str, ...]] = {
+    "shapes32": ("shapes",),
+    "shapes64": ("shapes",),
+    "cxr-multilabel": ("cxr-phantoms",),
+    "cxr-severity": ("cxr-phantoms",),
+    "cxr-zones": ("cxr-phantoms",),
+    "cxr-weak": ("cxr-phantoms",),
+    "cxr-probe": ("cxr-phantoms",),
+    "digits": ("digits",),
+    "textures": ("textures",),
+    "chexpert-multilabel": ("chexpert",),
+    "brixia-severity": ("brixia",),
+    "brixia-zones": ("brixia",),
+    "chexpert-nih-weak": ("chexpert", "nih-chestxray8"),
+    "cifar10": ("cifar10",),
+    "mnist": ("mnist",),
+    "fashion-mnist": ("fashion-mnist",),
+    "mvtec-ad": ("mvtec-ad",),
+}
+
+
+def folders_of(view: str) -> tuple[str, ...]:
+    """The data/ folders a view reads; ``textures/<category>`` reads ``textures``."""
+    base = view.split("/")[0]
+    if base not in VIEWS:
+        raise UserError(f"unknown dataset view {view!r}; valid views: {', '.join(sorted(VIEWS))}")
+    return VIEWS[base]
