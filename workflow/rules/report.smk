@@ -27,7 +27,6 @@ rule paper_manifest:
     input:
         outputs=lambda wc: paper_outputs(wc.paper),
         data=lambda wc: [dataset_meta(d) for d in paper_datasets(wc.paper)],
-        dvc="data.dvc",
     output:
         "reports/{paper}/all",
     log:
@@ -45,7 +44,8 @@ rule paper_manifest:
 
 rule index:
     input:
-        expand("reports/{paper}/all", paper=PAPERS),
+        manifests=expand("reports/{paper}/all", paper=PAPERS),
+        dvc="data.dvc",
     output:
         index="reports/all",
         provenance="reports/provenance.json",
@@ -58,4 +58,4 @@ rule index:
         scale=SCALE,
         seed=config["seed"],
     shell:
-        "attriflow report index --scale {params.scale} --seed {params.seed} --out {output.index} {input} 2> {log}"
+        "attriflow report index --scale {params.scale} --seed {params.seed} --out {output.index} {input.manifests} 2> {log}"
