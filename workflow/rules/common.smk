@@ -38,8 +38,10 @@ def run_spec(run):
 
 def run_inputs(wildcards):
     """Dataset markers, plus the parent model when a run starts from an earlier run."""
-    view = config["runs"][wildcards.run]["dataset"]
-    inputs = {"data": [dataset_meta(f) for f in folders_of(view)]}
+    views = config["runs"][wildcards.run]["dataset"]
+    views = views if isinstance(views, list) else [views]
+    folders = sorted({f for v in views for f in folders_of(v)})
+    inputs = {"data": [dataset_meta(f) for f in folders]}
     init = config["runs"][wildcards.run].get("init", "random")
     if init in config["runs"]:
         inputs["init"] = f"results/models/{init}/model.pt"

@@ -5,5 +5,6 @@ workflow knows, embedded or real.
 """
 
 from attriflow.data.imageset import ImageSet
+from attriflow.data.loading import DATASETS, load_dataset
 
-__all__ = ["ImageSet"]
+__all__ = ["DATASETS", "ImageSet", "load_dataset"]
