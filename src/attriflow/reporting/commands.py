@@ -36,7 +36,7 @@ def _models(args) -> int:
     from attriflow.reporting.models_table import models_table
     from attriflow.reporting.tables import write_table
 
-    df = models_table([Path(r) for r in args.runs], scale=args.scale)
+    df = models_table([Path(r) for r in args.runs], scale=args.scale, paper=args.paper)
     write_table(df, args.out, title=f"{args.paper}: trained models at scale {args.scale}",
                 note="Test-split metrics of each model; columns 'published' and 'source' hold the papers' numbers where one exists.")
     return 0
