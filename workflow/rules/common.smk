@@ -64,3 +64,26 @@ def registry_names(kind):
     from attriflow.data.registry import registry
 
     return [d.name for d in registry().values() if d.kind == kind]
+
+
+def method_params(method):
+    """A method's parameters from config `attribution.methods`, with the shared batch size."""
+    params = {"batch_size": config["attribution"]["batch_size"]}
+    params.update(config["attribution"]["methods"].get(method) or {})
+    return params
+
+
+def limit_arg(split):
+    limit = config["attribution"]["limit"].get(split)
+    return "" if limit is None else f"--limit {limit}"
+
+
+def roar_outputs():
+    """Every ROAR point of the config: (method, fraction) over the ROAR run."""
+    r = config["roar"]
+    return expand(
+        "results/roar/{run}/{method}/{fraction}/metrics.json",
+        run=r["run"],
+        method=r["methods"],
+        fraction=r["fractions"],
+    )
