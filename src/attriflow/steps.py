@@ -72,13 +72,14 @@ def _attribute(args) -> int:
     if args.target == "label" and data.task not in ("multiclass", "binary"):
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
     device = next(model.parameters()).device
-    maps, targets, logits = [], [], []
+    maps, targets, logits, used = [], [], [], params
     for start in tqdm(range(0, len(data), args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
         x = data.images[start:start + args.chunk].to(device)
         t = data.targets[start:start + args.chunk].to(device) if args.target == "label" else None
         rec = attribute_with_predictions(model, x, t, args.method, **params)
         maps.append(rec.maps.cpu()), targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
-    save_attributions(args.out, torch.cat(maps), torch.cat(targets), torch.cat(logits), args.method, params,
+        used = rec.params  # with every default filled in
+    save_attributions(args.out, torch.cat(maps), torch.cat(targets), torch.cat(logits), args.method, used,
                       seed=args.seed, scale=args.scale, run=str(args.run), split=args.split, limit=args.limit,
                       target=args.target)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import importlib.metadata
 import platform
 import random
@@ -26,11 +27,21 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
 def git_commit(cwd: str | None = None) -> str:
-    """The current commit hash (with ``-dirty`` for uncommitted changes), or ``unknown``."""
+    """The commit of the working directory's repository (the workflow that runs), else of the package.
+
+    ``-dirty`` marks uncommitted changes to tracked files; ``unknown`` when neither is a git checkout.
+    """
+    for root in ([cwd] if cwd else [os.getcwd(), str(Path(__file__).resolve().parent)]):
+        commit = _commit_of(root)
+        if commit != "unknown":
+            return commit
+    return "unknown"
+
+
+@functools.lru_cache(maxsize=8)
+def _commit_of(root: str) -> str:
     try:
-        root = cwd or str(Path(__file__).resolve().parent)
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")

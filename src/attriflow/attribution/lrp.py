@@ -1,0 +1,76 @@
+"""Layer-wise relevance propagation with Zennit's rules, composites and canonizers.
+
+One composite builder for the three rules (Zennit's layer map: Pass for activations and unmerged
+BatchNorms, the normalising rule for sums and average pooling, Epsilon for dense layers):
+convolutions get Epsilon (``lrp_epsilon``), ZPlus (``lrp_zplus``, = Zennit's EpsilonPlus[Flat]) or
+AlphaBeta(2, 1) (``lrp_alpha2beta1``, = EpsilonAlpha2Beta1[Flat]); ``flat_first`` gives the first
+linear layer the Flat rule. Canonizers per architecture: :mod:`attriflow.attribution.canonizers`.
+The initial relevance is 1 at the target output (Zennit's one-hot convention), so a map sums to
+about 1 (less what biases absorb), not to the logit, and its sign does not flip with the logit's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
+from zennit.rules import AlphaBeta, Epsilon, Flat, ZPlus
+from zennit.types import Convolution, Linear
+
+from attriflow.attribution.canonizers import canonizers_for
+from attriflow.attribution.registry import register_method
+from attriflow.attribution.targets import target_scores
+from attriflow.errors import UserError
+
+RULES = ("epsilon", "zplus", "alpha2beta1")
+
+
+def lrp_composite(
+    rule: str, epsilon: float, flat_first: bool, canonizers: list, stabilizer: float = 1e-6,
+) -> SpecialFirstLayerMapComposite:
+    """The Zennit composite for ``rule`` on convolutions (Epsilon on dense layers)."""
+    if epsilon <= 0 or stabilizer <= 0:
+        raise UserError(f"epsilon and stabilizer must be positive, got {epsilon} and {stabilizer}")
+    conv_rule = {
+        "epsilon": lambda: Epsilon(epsilon=epsilon),
+        "zplus": lambda: ZPlus(stabilizer=stabilizer),
+        "alpha2beta1": lambda: AlphaBeta(alpha=2, beta=1, stabilizer=stabilizer),
+    }[rule]()
+    layer_map = layer_map_base(stabilizer) + [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=epsilon))]
+    first_map = [(Linear, Flat(stabilizer=stabilizer))] if flat_first else []
+    return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
+
+
+_DOCS = {
+    "epsilon": "stabiliser of the Epsilon rule (dense layers; every layer for lrp_epsilon)",
+    "stabilizer": "denominator stabiliser of the other rules (z+, alpha-beta, flat, sums, average pooling)",
+    "flat_first": "Flat rule for the first linear layer (Zennit's *Flat composites)",
+    "canonize": "apply the architecture's canonizers (BatchNorm merge, residual sums); False shows the trap",
+}
+
+
+@register_method(
+    "lrp_epsilon", description="LRP with the epsilon rule on every layer (Bach et al. 2015)",
+    fixed={"rule": "epsilon"}, defaults={"flat_first": False}, docs=_DOCS,
+)
+@register_method(
+    "lrp_zplus", description="LRP with z+ on convolutions, epsilon on dense layers (Zennit EpsilonPlusFlat); "
+    "propagates only positive relevance through convolutions",
+    fixed={"rule": "zplus"}, docs=_DOCS,
+)
+@register_method(
+    "lrp_alpha2beta1", description="LRP with alpha=2, beta=1 on convolutions, epsilon on dense layers "
+    "(Zennit EpsilonAlpha2Beta1Flat)",
+    fixed={"rule": "alpha2beta1"}, docs=_DOCS,
+)
+def layerwise_relevance(
+    model: nn.Module, x: Tensor, target: Tensor, *, rule: str, epsilon: float = 1e-6, stabilizer: float = 1e-6,
+    flat_first: bool = True, canonize: bool = True,
+) -> Tensor:
+    """LRP relevance of the target output w.r.t. ``x``, (N, C, H, W)."""
+    composite = lrp_composite(rule, epsilon, flat_first, canonizers_for(model) if canonize else [], stabilizer)
+    x = x.detach().requires_grad_(True)
+    with composite.context(model) as hooked:
+        logits = hooked(x)
+        (relevance,) = torch.autograd.grad(target_scores(logits, target).sum(), x)
+    return relevance

@@ -1,0 +1,188 @@
+"""LRP: the same relevance as Zennit's composites, and canonisation that keeps LRP exact.
+
+For ReLU networks LRP-epsilon with epsilon -> 0 equals gradient x input divided by the target
+logit (Zennit starts from relevance 1). That identity only holds when the canonizers preserve the
+network's function and conserve relevance through residual sums, so it checks them: on ResNet18
+(BatchNorm merge, Sum modules for the skips, shared in-place ReLU) and on a DenseNet (only the
+BatchNorms that directly follow a convolution may be merged; the ones after concatenations stay).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from zennit.attribution import Gradient
+from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonPlusFlat, LayerMapComposite, layer_map_base
+from zennit.rules import Epsilon
+from zennit.torchvision import ResNetCanonizer, VGGCanonizer
+from zennit.types import Convolution
+
+from attriflow.attribution import attribute
+
+from .conftest import (
+    ModelState, assert_same_map, images, make_densenet, make_resnet18, make_vgg, non_inplace_copy, randomize_batchnorm,
+)
+
+TARGET = torch.tensor([2, 5, 9])
+
+
+def zennit_relevance(model, x, composite):
+    with Gradient(model=model, composite=composite) as attributor:
+        _, relevance = attributor(x, torch.eye(10)[TARGET])
+    return relevance
+
+
+ZENNIT = {
+    "lrp_zplus": lambda canon: EpsilonPlusFlat(canonizers=canon),
+    "lrp_alpha2beta1": lambda canon: EpsilonAlpha2Beta1Flat(canonizers=canon),
+    "lrp_epsilon": lambda canon: LayerMapComposite(
+        layer_map=layer_map_base() + [(Convolution, Epsilon()), (nn.Linear, Epsilon())], canonizers=canon
+    ),
+}
+
+
+@pytest.mark.parametrize("method", sorted(ZENNIT))
+@pytest.mark.parametrize("arch", ["resnet18", "vgg_bn"])
+def test_same_relevance_as_zennit(method, arch):
+    """Same composites and canonizers; BatchNorm eps = 0 so that Zennit's merged BatchNorm (which keeps
+    dividing by sqrt(1 + eps)) and ours (an exact identity) compute the same network."""
+    model = make_resnet18() if arch == "resnet18" else make_vgg(batch_norm=True)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eps = 0.0
+    canon = [ResNetCanonizer()] if arch == "resnet18" else [VGGCanonizer()]
+    x = images()
+    state = ModelState(model)
+    ours = attribute(model, x, TARGET, method, reduce=None)
+    state.assert_unchanged()
+    ref = zennit_relevance(non_inplace_copy(model), x, ZENNIT[method](canon))
+    assert_same_map(ours, ref)
+
+
+def test_default_eps_differs_from_zennit_only_by_its_inexact_identity():
+    model, x = make_resnet18(), images()
+    ours = attribute(model, x, TARGET, "lrp_zplus", reduce=None)
+    ref = zennit_relevance(non_inplace_copy(model), x, EpsilonPlusFlat(canonizers=[ResNetCanonizer()]))
+    assert_same_map(ours, ref, rtol=2e-3)
+
+
+def _lrp0_equals_gradient_x_input(model, x, **params):
+    model = model.double()
+    x = x.double()
+    lrp = attribute(model, x, TARGET, "lrp_epsilon", epsilon=1e-12, stabilizer=1e-12, reduce=None, **params)
+    gxi = attribute(model, x, TARGET, "input_x_gradient", reduce=None)
+    with torch.no_grad():
+        logit = model(x).gather(1, TARGET[:, None]).view(-1, 1, 1, 1)
+    return lrp, gxi / logit
+
+
+def test_canonized_resnet_lrp0_is_gradient_x_input_over_logit():
+    lrp, expected = _lrp0_equals_gradient_x_input(make_resnet18(), images())
+    assert_same_map(lrp, expected, rtol=1e-6)
+    # without canonizers the skips double-count relevance and BatchNorm is passed unchanged: not LRP-0
+    raw, expected = _lrp0_equals_gradient_x_input(make_resnet18(), images(), canonize=False)
+    assert float((raw - expected).abs().max()) > 1e-2 * float(expected.abs().max())
+
+
+class FunctionalResidualBlock(nn.Module):
+    """A block that adds its skip with ``+`` (as our models do) and its own ReLU modules."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+        self.relu2 = nn.ReLU()
+
+    def forward(self, x):
+        identity = self.downsample(x)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + identity)
+
+
+def test_residual_additions_written_with_plus_are_canonized():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), FunctionalResidualBlock(8, 16, 2), FunctionalResidualBlock(16, 16, 1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+    )
+    model = randomize_batchnorm(model).eval()
+    lrp, expected = _lrp0_equals_gradient_x_input(model, images())
+    assert_same_map(lrp, expected, rtol=1e-6)
+    raw, expected = _lrp0_equals_gradient_x_input(model, images(), canonize=False)
+    assert float((raw - expected).abs().max()) > 1e-2 * float(expected.abs().max())
+
+
+def test_timm_resnet_is_canonized():
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet10t", num_classes=10)
+    lrp, expected = _lrp0_equals_gradient_x_input(randomize_batchnorm(model).eval(), images())
+    assert_same_map(lrp, expected, rtol=1e-6)
+
+
+class MeanHeadDenseNet(torchvision.models.DenseNet):
+    """A DenseNet subclass with its own head: a ReLU module and x.mean over the positions (as ours)."""
+
+    def __init__(self):
+        super().__init__(growth_rate=8, block_config=(2, 2), num_init_features=16, bn_size=2, num_classes=10)
+        self.features.add_module("relu5", nn.ReLU())
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("subclass", [False, True])
+def test_densenet_merges_only_batchnorms_that_follow_a_convolution(subclass):
+    """Also checks the functional global pooling (DenseNet's head) gets the normalising rule."""
+    if subclass:
+        torch.manual_seed(0)
+        model = randomize_batchnorm(MeanHeadDenseNet()).eval()
+    else:
+        model = make_densenet()
+    with torch.no_grad():  # BatchNorms after concatenations stay unmerged: make them bias-free so LRP-0 is exact
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.zero_()
+                m.bias.zero_()
+    lrp, expected = _lrp0_equals_gradient_x_input(model, images())
+    assert_same_map(lrp, expected, rtol=1e-6)
+
+
+def test_zennit_sequential_merge_cannot_canonize_a_densenet():
+    """The trap the DenseNet canonizer avoids: in module order every dense layer's norm1 (which reads a
+    concatenation) follows the previous layer's conv2, so Zennit's sequential merge pairs them wrongly."""
+    model = make_densenet()
+    composite = LayerMapComposite(layer_map=layer_map_base() + [(Convolution, Epsilon())], canonizers=[VGGCanonizer()])
+    with pytest.raises(RuntimeError, match="size"):
+        zennit_relevance(copy.deepcopy(model), images(), composite)  # (and leaves that copy half-merged)
+    ours = attribute(model, images(), TARGET, "lrp_epsilon")
+    assert torch.isfinite(ours).all() and float(ours.abs().max()) > 0
+
+
+def test_zplus_propagates_only_positive_relevance_and_conserves_it():
+    """Bias-free conv net whose dense head has positive weights: every relevance entering the convolutions
+    is positive; z+ keeps it non-negative down to the input and conserves its total (1 per image), while
+    the epsilon rule (LRP-0) produces negative relevance from the mixed-sign convolution weights."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1, bias=False), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2, bias=False),
+    ).double().eval()
+    with torch.no_grad():
+        model[-1].weight.abs_()
+    x = images(n=2, size=8).double()
+    zplus = attribute(model, x, 0, "lrp_zplus", epsilon=1e-12, stabilizer=1e-12, reduce=None)
+    assert float(zplus.min()) >= 0
+    torch.testing.assert_close(zplus.sum(dim=(1, 2, 3)), torch.ones(2, dtype=torch.float64))
+    eps = attribute(model, x, 0, "lrp_epsilon", epsilon=1e-12, stabilizer=1e-12, reduce=None)
+    assert float(eps.min()) < 0
+    torch.testing.assert_close(eps.sum(dim=(1, 2, 3)), torch.ones(2, dtype=torch.float64))
