@@ -87,13 +87,14 @@ def _attribute(args) -> int:
 
 def _roar(args) -> int:
     from attriflow.attribution import load_attributions
-    from attriflow.evaluation.roar import remove_top
+    from attriflow.evaluation.masking import fill_colour, remove_top
     from attriflow.models.training import train_run
     from attriflow.models.training_data import Splits
 
     if not 0 <= args.fraction <= 100:
         raise UserError(f"--fraction {args.fraction}: expected a percentage between 0 and 100")
     _, info, splits = run_splits(args.run)
+    colour = fill_colour(splits.train.images).flatten()  # every split is filled with the train mean colour
     parts = []
     for name, path in zip(SPLITS, args.maps):
         data = getattr(splits, name)
@@ -101,7 +102,7 @@ def _roar(args) -> int:
         if len(rec.maps) != len(data):
             raise UserError(f"{path}: {len(rec.maps)} maps but the {name} split of {args.run} has {len(data)} images")
         masked = data.subset(slice(None))
-        masked.images = remove_top(data.images, rec.maps, args.fraction / 100.0)
+        masked.images = remove_top(data.images, rec.maps, args.fraction / 100.0, fill=colour)
         parts.append(masked)
     spec = dict(info["run"])
     spec["init"] = "random"

@@ -1,0 +1,92 @@
+"""Class sensitivity (positive-grad test 1): does a method's map change with the class it explains?
+
+For each image the map of the predicted class is compared with the map of the lowest-scoring
+class and with the map of a random other class. A method that explains the prediction gives
+low similarity (SSIM by default). The random class is drawn as Quantus' RandomLogit does:
+``RandomState(seed).randint(0, classes - 1, N)`` indexes the classes without the predicted one.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from attriflow.errors import UserError
+from attriflow.evaluation.batching import (
+    Explainer, check_explainers, check_images, chunks, explain_checked, predict_logits,
+)
+from attriflow.evaluation.similarity import check_measures, get_measure
+
+COMPARISONS = ("lowest", "random")
+COLUMNS = ["image", "method", "comparison", "target", "other_class", "measure", "value"]
+
+
+def random_other_class(target: Tensor, num_classes: int, seed: int = 0) -> Tensor:
+    """For each target a class drawn uniformly from the other ``num_classes - 1`` (seeded)."""
+    if num_classes < 2:
+        raise UserError(f"a random other class needs at least 2 classes, got {num_classes}")
+    draw = torch.from_numpy(np.random.RandomState(seed).randint(0, num_classes - 1, len(target))).to(target.device)
+    return draw + (draw >= target).long()
+
+
+def other_classes(logits: Tensor, comparisons: Sequence[str] = COMPARISONS, seed: int = 0) -> dict[str, Tensor]:
+    """The class each comparison explains instead of the predicted one: ``lowest`` (argmin logit), ``random``."""
+    predicted = logits.argmax(1)
+    out = {}
+    for name in comparisons:
+        if name == "lowest":
+            out[name] = logits.argmin(1)
+        elif name == "random":
+            out[name] = random_other_class(predicted, logits.shape[1], seed)
+        else:
+            raise UserError(f"class-sensitivity comparison {name!r} is not one of {COMPARISONS}")
+    return out
+
+
+def class_sensitivity(
+    model: nn.Module,
+    x: Tensor,
+    explainers: Mapping[str, Explainer],
+    *,
+    logits: Tensor | None = None,
+    comparisons: Sequence[str] = COMPARISONS,
+    measures: Sequence[str] = ("ssim",),
+    seed: int = 0,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """One row per (image, method, comparison, measure): the similarity of the predicted class's
+    map to the other class's map. ``logits``: the model's outputs for ``x`` if already known (e.g.
+    from a stored attribution file), else one forward pass computes them.
+    Columns: image, method, comparison, target (predicted class), other_class, measure, value."""
+    x = check_images(x)
+    explainers = check_explainers(explainers)
+    measures = check_measures(measures)
+    logits = predict_logits(model, x, batch_size) if logits is None else torch.as_tensor(logits).to(x.device)
+    if logits.ndim != 2 or len(logits) != len(x):
+        raise UserError(f"logits must be (N, classes) with N = {len(x)}, got {tuple(logits.shape)}")
+    predicted = logits.argmax(1)
+    others = other_classes(logits, comparisons, seed)
+    frames = []
+    for part in chunks(len(x), batch_size):
+        xb = x[part]
+        for method, fn in explainers.items():
+            reference = explain_checked(fn, method, model, xb, predicted[part])
+            ref_features = {m: get_measure(m).features(reference) for m in measures}
+            for name, classes in others.items():
+                maps = explain_checked(fn, method, model, xb, classes[part])
+                for m in measures:
+                    value = get_measure(m).score(ref_features[m], get_measure(m).features(maps))
+                    frames.append(pd.DataFrame({
+                        "image": np.arange(part.start, part.stop), "method": method, "comparison": name,
+                        "target": predicted[part].cpu().numpy(), "other_class": classes[part].cpu().numpy(),
+                        "measure": m, "value": value.detach().cpu().numpy().astype(np.float64),
+                    }))
+    df = pd.concat(frames, ignore_index=True)
+    return df.sort_values(["method", "comparison", "measure", "image"], kind="stable").reset_index(drop=True)[COLUMNS]
+
+
+__all__ = ["COLUMNS", "COMPARISONS", "class_sensitivity", "other_classes", "random_other_class"]
