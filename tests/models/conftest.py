@@ -12,8 +12,8 @@ SIZE = 16
 ZONES = 6
 
 
-def _patches(n: int, k: int, g: torch.Generator) -> torch.Tensor:
-    """Noise images with room for ``k`` 4x4 patch positions (row-major on a 4x4 grid)."""
+def _noise(n: int, g: torch.Generator) -> torch.Tensor:
+    """Dim noise images with room for 16 bright 4x4 patches (row-major on a 4x4 grid)."""
     return torch.rand(n, 3, SIZE, SIZE, generator=g) * 0.3
 
 
@@ -30,7 +30,7 @@ def make_set(task: str, n: int = 192, k: int = 4, seed: int = 0, channels: int =
     = zone score 0..3 / 3, regression target = the sum (0..18).
     """
     g = torch.Generator().manual_seed(seed)
-    x = _patches(n, k, g)
+    x = _noise(n, g)
     if task == "multiclass":
         y = torch.arange(n) % k
         y = y[torch.randperm(n, generator=g)]
@@ -84,3 +84,12 @@ def _no_network_caches(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ATTRIFLOW_WEIGHTS_DIR", str(home / "weights"))
     monkeypatch.chdir(home)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: tiny models gain nothing from two, and a shared machine times them steadier."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_set
+from .conftest import make_set
 
 from attriflow.data.imageset import ImageSet
 from attriflow.errors import UserError

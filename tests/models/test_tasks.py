@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_set
+from .conftest import make_set
 
 from attriflow.data.imageset import ImageSet
 from attriflow.errors import UserError

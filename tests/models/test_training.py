@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import make_splits, tiny_spec
+from .conftest import make_splits, tiny_spec
 
 from attriflow.cli import main
 from attriflow.errors import UserError
@@ -32,12 +32,12 @@ def test_loss_falls_and_a_separable_task_is_learned(tmp_path, multiclass):
 
 
 def test_resume_after_a_kill_ends_with_the_same_weights_bitwise(tmp_path, multiclass):
-    spec = tiny_spec(epochs=4, schedule="cosine", model="small_densenet", model_kwargs={"stem": "small"})
+    spec = tiny_spec(epochs=3, schedule="cosine", model="small_densenet", model_kwargs={"stem": "small"})
     whole = train_run(spec, tmp_path / "whole", data=multiclass)
     killed = tmp_path / "killed"
     assert train_run(spec, killed, data=multiclass, stop_after=1) is None
     assert (killed / CHECKPOINT).is_file() and not (killed / "model.pt").exists()
-    assert train_run(spec, killed, data=multiclass, stop_after=2) is None  # epochs 2 and 3, killed again
+    assert train_run(spec, killed, data=multiclass, stop_after=1) is None  # epoch 2, killed again
     resumed = train_run(spec, killed, data=multiclass)
     a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(killed / "model.pt", weights_only=True)["state_dict"]
@@ -107,6 +107,13 @@ def test_finetune_a_grey_regression_model_from_a_multilabel_run(tmp_path):
     result = train_run(spec, runs / "ft", data=splits)
     assert result["test"]["mae"] < 0.8 * result["chance"]["mae"]
     assert yaml.safe_load((runs / "ft" / "config.yaml").read_text())["provenance"]["init"]["kind"] == "run"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_cuda_request_falls_back_to_the_cpu(tmp_path, multiclass, capsys):
+    assert training_module.pick_device("auto").type == "cpu"
+    result = train_run(tiny_spec(epochs=1, device="cuda"), tmp_path / "run", data=multiclass)
+    assert result["device"] == "cpu" and "no CUDA device" in capsys.readouterr().err
 
 
 def test_task_mismatch_is_an_error(tmp_path, multiclass):

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PAPERS = ["semantic-cxr", "pathways", "positive-grad", "mkd", "prunegrad"]
 pytestmark = pytest.mark.workflow
+ROAR = [f"results/roar/shapes32-resnet8/{m}/50/metrics.json" for m in ("gradient", "random")]
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
@@ -40,7 +41,7 @@ def workdir(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], work)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"], work)
-    run(["snakemake", "--cores", "2", "reports/all", "--configfile", "config/smoke.yaml"], work)
+    run(["snakemake", "--cores", "2", "reports/all", *ROAR, "--configfile", "config/smoke.yaml"], work)
     return work
 
 
@@ -105,3 +106,17 @@ def test_dvc_push_pull_round_trip_does_not_retrigger(workdir, tmp_path):
     assert victim.read_bytes() == original
     res = run(["snakemake", "-n", "reports/all", "--configfile", "config/smoke.yaml"], workdir)
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_roar_jobs_retrain_on_masked_images_from_stored_maps(workdir):
+    from attriflow.attribution import load_attributions
+    from attriflow.utils.io import read_json
+
+    for method in ("gradient", "random"):
+        metrics = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/metrics.json")
+        assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+        assert metrics["n_train"] == 96  # the smoke limit of the run being retrained
+        for split, n in (("train", 96), ("test", metrics["n_test"])):
+            rec = load_attributions(workdir / f"results/attributions/shapes32-resnet8/{split}/{method}.npz")
+            assert rec.method == method and rec.maps.shape == (n, 32, 32)
+            assert rec.provenance["scale"] == "smoke"
