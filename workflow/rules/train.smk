@@ -13,7 +13,7 @@ rule train:
         "logs/benchmarks/train/{run}.tsv"
     conda:
         ENV
-    threads: workflow.cores
+    threads: 1
     resources:
         gpu=config["resources"]["train"]["gpu"],
         mem_mb=config["resources"]["train"]["mem_mb"],
@@ -22,4 +22,4 @@ rule train:
         spec=lambda wc: json.dumps(run_spec(wc.run), sort_keys=True),
         out=lambda wc: f"results/models/{wc.run}",
     shell:
-        "attriflow train --spec-json {params.spec:q} --out {params.out} > {log} 2>&1"
+        "attriflow train --spec-json {params.spec:q} --out {params.out} --threads {threads} > {log} 2>&1"
