@@ -54,6 +54,24 @@ def test_given_logits_skip_the_forward_and_chunks_agree():
     np.testing.assert_allclose(a.value, b.value, atol=1e-6)
 
 
+def test_given_predicted_maps_replace_their_explanation():
+    model, x = tiny_cnn(), images(5, size=16)
+    logits = model(x).detach()
+    classes = []
+
+    def counted(m, xx, t):
+        classes.append(t.clone())
+        return gradient(m, xx, t)
+
+    given = class_sensitivity(model, x, {"g": counted}, logits=logits,
+                              predicted_maps={"g": gradient(model, x, logits.argmax(1))})
+    assert len(classes) == 2 and not any(torch.equal(c, logits.argmax(1)) for c in classes)  # lowest, random only
+    computed = class_sensitivity(model, x, {"g": gradient}, logits=logits)
+    np.testing.assert_allclose(given.value, computed.value, atol=1e-6)
+    with pytest.raises(UserError, match="predicted_maps has maps of"):
+        class_sensitivity(model, x, {"g": gradient}, predicted_maps={"other": torch.zeros(5, 16, 16)})
+
+
 def test_same_values_as_quantus_random_logit():
     quantus = quiet_quantus()
     model = tiny_cnn(seed=1, classes=7)

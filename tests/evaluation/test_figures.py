@@ -35,6 +35,9 @@ def test_randomisation_plot(tmp_path, setting):
     model, x = setting
     df = randomisation_test(model, x, None, {"gradient": gradient, "edges": edges}, measures=("ssim", "spearman"))
     assert_real_png(plot_randomisation(df, tmp_path / "rand.png"))
+    independent = randomisation_test(model, x, None, {"gradient": gradient}, order="independent", measures=("ssim",))
+    both = pd.concat([df[df.measure == "ssim"], independent])
+    assert_real_png(plot_randomisation(both, tmp_path / "both.png"))
 
 
 def test_perturbation_plot(tmp_path, setting):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from attriflow.errors import UserError
-from attriflow.evaluation.masking import fill_colour
+from attriflow.evaluation.masking import fill_colour, removal_ranks
 from attriflow.evaluation.perturbation import (
     COLUMNS, DEFAULT_FRACTIONS, perturbation_probabilities, perturbation_summary, pixel_perturbation,
 )
@@ -67,6 +67,22 @@ def test_forwards_are_exactly_the_needed_ones_in_bounded_chunks():
     pixel_perturbation(model, x, {"a": random_maps(7, 16, 16), "b": random_maps(7, 16, 16, seed=1)}, batch_size=16)
     assert sum(seen) == 7 + 7 * 10 * 2 * 2  # originals once, then every (image, step, order, method)
     assert max(seen) <= 16
+
+
+@pytest.mark.parametrize("batch_size", [3, 16, 1000])
+def test_each_image_is_ranked_once_whatever_the_chunks(monkeypatch, batch_size):
+    import attriflow.evaluation.perturbation as perturbation
+
+    ranked = []
+
+    def counted(maps, descending=True):
+        ranked.append(len(maps))
+        return removal_ranks(maps, descending)
+
+    monkeypatch.setattr(perturbation, "removal_ranks", counted)
+    x = images(7, size=16)
+    perturbation_probabilities(tiny_cnn(), x, random_maps(7, 16, 16), 0, DEFAULT_FRACTIONS, batch_size=batch_size)
+    assert sum(ranked) == 7
 
 
 def test_chunking_does_not_change_values():

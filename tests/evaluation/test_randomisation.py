@@ -136,3 +136,40 @@ def test_one_explanation_per_stage_and_chunk_whatever_the_measures():
 
     randomisation_test(model, x, None, {"g": counted}, measures=MEASURES, batch_size=3)
     assert calls == [3] * 4 + [2] * 4  # (3 stages + original) per chunk of at most 3 images
+
+
+def test_given_original_maps_replace_the_first_explanation():
+    model, x = tiny_cnn(), images(5, size=16)
+    target = model(x).argmax(1)
+    calls = []
+
+    def counted(m, xx, t):
+        calls.append(len(xx))
+        return gradient(m, xx, t)
+
+    computed = randomisation_test(model, x, target, {"g": gradient}, batch_size=2)
+    given = randomisation_test(model, x, target, {"g": counted}, original_maps={"g": gradient(model, x, target)},
+                               batch_size=2)
+    assert calls == [2] * 3 + [2] * 3 + [1] * 3  # 3 stages per chunk, no explanation of the trained model
+    pd.testing.assert_frame_equal(computed, given, check_exact=False, atol=1e-6)
+    with pytest.raises(UserError, match=r"original_maps has maps of \['h'\] but no explainer"):
+        randomisation_test(model, x, target, {"g": gradient}, original_maps={"h": torch.zeros(5, 16, 16)})
+    with pytest.raises(UserError, match=r"original_maps\['g'\]"):
+        randomisation_test(model, x, target, {"g": gradient}, original_maps={"g": torch.zeros(4, 16, 16)})
+
+
+def test_retarget_explains_each_randomised_models_prediction():
+    model, x = tiny_cnn(classes=7), images(6, size=16)
+    seen = []
+
+    def recording(m, xx, t):
+        seen.append((t.clone(), m(xx).argmax(1)))
+        return gradient(m, xx, t)
+
+    fixed = randomisation_test(model, x, None, {"g": gradient}, measures=("spearman",))
+    df = randomisation_test(model, x, None, {"g": recording}, measures=("spearman",), retarget=True)
+    for explained, predicted in seen:
+        assert torch.equal(explained, predicted)
+    assert (fixed.target == model(x).argmax(1).numpy()[fixed.image]).all()
+    last = df[df.stage == df.stage.max()]
+    assert not (last.target.to_numpy() == fixed[fixed.stage == 0].target.to_numpy()).all()  # the class changed

@@ -31,14 +31,21 @@ def test_resnet50_has_the_papers_19_points():
     assert stages[-1].modules == ("conv1", "bn1")
 
 
-def test_every_parameter_belongs_to_exactly_one_block():
+def redrawn_parameters(model: nn.Module, stage: Stage) -> list[str]:
+    names = []
+    for path in stage.modules:
+        module = model.get_submodule(path)
+        names += [f"{path}.{n}" if path else n for n, _ in module.named_parameters(recurse=stage.recurse)]
+    return names
+
+
+@pytest.mark.parametrize("granularity", ["blocks", "layers"])
+def test_every_parameter_belongs_to_exactly_one_stage(granularity):
     for model in (on_meta(torchvision.models.resnet18), on_meta(torchvision.models.vgg11_bn),
-                  on_meta(torchvision.models.densenet121), tiny_cnn()):
-        owned = []
-        for stage in randomisation_stages(model):
-            for path in stage.modules:
-                owned += [f"{path}.{n}" if path else n for n, _ in model.get_submodule(path).named_parameters()]
-        assert sorted(owned) == sorted(n for n, _ in model.named_parameters())
+                  on_meta(torchvision.models.densenet121), on_meta(torchvision.models.vit_b_16),
+                  TokenNet(), tiny_cnn()):
+        owned = [n for stage in randomisation_stages(model, granularity) for n in redrawn_parameters(model, stage)]
+        assert sorted(owned) == sorted(n for n, _ in model.named_parameters()), type(model).__name__
 
 
 def test_vgg_and_densenet_blocks():
@@ -106,3 +113,47 @@ def test_restore_modules_puts_back_one_stage():
     assert torch.equal(model.conv1.weight, original["conv1.weight"])
     assert torch.equal(model.bn1.bias, original["bn1.bias"])
     assert not torch.equal(model.fc.weight, original["fc.weight"])
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.norm = nn.LayerNorm(4)
+
+    def forward(self, x):
+        return self.norm(x + self.lin(x))
+
+
+class TokenNet(nn.Module):
+    """Owns a parameter besides its children (like a ViT's class token), as does its encoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.token = nn.Parameter(torch.ones(4))
+        self.encoder = nn.Sequential(Block(), Block())
+        self.encoder.register_parameter("position", nn.Parameter(torch.ones(4)))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.encoder(x + self.token + self.encoder.position))
+
+
+def test_parameters_owned_beside_children_are_a_stage_below_them():
+    model = TokenNet()
+    stages = randomisation_stages(model)
+    assert [s.name for s in stages] == ["head", "encoder.1", "encoder.0", "encoder (own)", "model (own)"]
+    assert [s.recurse for s in stages] == [True, True, True, False, False]
+    vit = [s.name for s in randomisation_stages(on_meta(torchvision.models.vit_b_16))]
+    assert vit[:2] == ["heads.head", "encoder.ln"] and vit[-3:] == ["encoder (own)", "conv_proj", "model (own)"]
+
+
+@pytest.mark.parametrize("granularity", ["blocks", "layers"])
+def test_an_own_parameter_stage_redraws_only_those(granularity):
+    model = TokenNet()
+    before = state_of(model)
+    for name in ("model", "encoder"):
+        stage = next(s for s in randomisation_stages(model, granularity) if s.name.split(" ")[0] == name)
+        randomise_stage(model, stage, normal_init, stage_generator(0, 1, torch.device("cpu")))
+    changed = sorted(k for k, v in model.state_dict().items() if not torch.equal(v, before[k]))
+    assert changed == ["encoder.position", "token"]

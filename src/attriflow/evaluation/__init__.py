@@ -8,7 +8,8 @@
 - :func:`localisation`: pointing game and relevance mass inside ground-truth masks.
 
 Evaluations that need maps of a changed model or another class take explainers,
-``explain(model, x, target) -> (N, H, W)`` (e.g. :func:`method_explainer`); the others take maps.
+``explain(model, x, target) -> (N, H, W)`` (e.g. :func:`method_explainer`), and reuse the trained
+model's stored maps when given (``original_maps``, ``predicted_maps``); the others take maps.
 Every result is a long-format pandas DataFrame, one row per image and setting.
 """
 

@@ -78,3 +78,17 @@ def check_explainers(explainers: Mapping[str, Explainer]) -> Mapping[str, Explai
     if bad:
         raise UserError(f"explainers {bad} are not callable; each must be explain(model, x, target) -> (N, H, W)")
     return explainers
+
+
+def check_given_maps(maps: Mapping[str, Tensor] | None, explainers: Mapping[str, Explainer], x: Tensor,
+                     what: str) -> dict[str, Tensor]:
+    """Precomputed maps (method -> (N, H, W) maps of ``x``) checked, detached and on ``x``'s device;
+    ``{}`` for ``None``. Each method must also be in ``explainers``, which make its other maps."""
+    if maps is None:
+        return {}
+    if not isinstance(maps, Mapping):
+        raise UserError(f"{what} must be a mapping method name -> (N, H, W) maps, got {type(maps).__name__}")
+    unknown = [k for k in maps if k not in explainers]
+    if unknown:
+        raise UserError(f"{what} has maps of {unknown} but no explainer for them; explainers: {list(explainers)}")
+    return {k: check_maps(v, x, what=f"{what}[{k!r}]").detach().to(x.device) for k, v in maps.items()}

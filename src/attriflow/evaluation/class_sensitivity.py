@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from attriflow.errors import UserError
 from attriflow.evaluation.batching import (
-    Explainer, check_explainers, check_images, chunks, explain_checked, predict_logits,
+    Explainer, check_explainers, check_given_maps, check_images, chunks, explain_checked, predict_logits,
 )
 from attriflow.evaluation.similarity import check_measures, get_measure
 
@@ -53,6 +53,7 @@ def class_sensitivity(
     explainers: Mapping[str, Explainer],
     *,
     logits: Tensor | None = None,
+    predicted_maps: Mapping[str, Tensor] | None = None,
     comparisons: Sequence[str] = COMPARISONS,
     measures: Sequence[str] = ("ssim",),
     seed: int = 0,
@@ -60,11 +61,14 @@ def class_sensitivity(
 ) -> pd.DataFrame:
     """One row per (image, method, comparison, measure): the similarity of the predicted class's
     map to the other class's map. ``logits``: the model's outputs for ``x`` if already known (e.g.
-    from a stored attribution file), else one forward pass computes them.
+    from a stored attribution file), else one forward pass computes them. ``predicted_maps``:
+    method -> (N, H, W) maps of the predicted class if already known (a stored attribution file
+    of target None); methods not in it are explained.
     Columns: image, method, comparison, target (predicted class), other_class, measure, value."""
     x = check_images(x)
     explainers = check_explainers(explainers)
     measures = check_measures(measures)
+    given = check_given_maps(predicted_maps, explainers, x, "predicted_maps")
     logits = predict_logits(model, x, batch_size) if logits is None else torch.as_tensor(logits).to(x.device)
     if logits.ndim != 2 or len(logits) != len(x):
         raise UserError(f"logits must be (N, classes) with N = {len(x)}, got {tuple(logits.shape)}")
@@ -74,7 +78,10 @@ def class_sensitivity(
     for part in chunks(len(x), batch_size):
         xb = x[part]
         for method, fn in explainers.items():
-            reference = explain_checked(fn, method, model, xb, predicted[part])
+            if method in given:
+                reference = given[method][part]
+            else:
+                reference = explain_checked(fn, method, model, xb, predicted[part])
             ref_features = {m: get_measure(m).features(reference) for m in measures}
             for name, classes in others.items():
                 maps = explain_checked(fn, method, model, xb, classes[part])

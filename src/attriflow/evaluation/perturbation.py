@@ -2,7 +2,7 @@
 or most (MoRF) relevant pixels, fill them with the mean colour, and measure the relative change
 |p - p0| / p0 of the softmax probability of the target class. For LeRF lower is better.
 
-Each image's removal order is computed once; every step of a chunk of (image, step) pairs is
+Each image's removal order is computed once (per map and order); every step of a chunk of (image, step) pairs is
 built by thresholding that order and all of them go through the model in one forward pass of at
 most ``batch_size`` images, so the cost is the forward passes themselves and memory is bounded by
 the chunk. Removal is cumulative by construction: step k removes the first k% of the order.
@@ -54,14 +54,19 @@ def perturbation_probabilities(
     counts = torch.tensor([removed_count(f, x.shape[-2] * x.shape[-1]) for f in fractions], device=x.device)
     colour = fill_colour(x, fill)
     out = torch.empty(n * steps, dtype=torch.float32, device=x.device)
+    # ranks of the images held_from ... held_from + len(held) - 1: each image is ranked once, and an
+    # image whose steps fall into two chunks keeps its ranks for the second
+    held, held_from = torch.empty(0, maps.shape[-2] * maps.shape[-1], dtype=torch.long, device=x.device), 0
     for part in chunks(n * steps, batch_size):
         flat = torch.arange(part.start, part.stop, device=x.device)
         image, step = flat // steps, flat % steps
         first, last = int(image[0]), int(image[-1]) + 1
-        m = maps[first:last].abs() if absolute else maps[first:last]
-        ranks = removal_ranks(m, descending=ORDERS[order])[image - first]
+        held_to = held_from + len(held)
+        m = maps[max(first, held_to):last]
+        fresh = removal_ranks(m.abs() if absolute else m, descending=ORDERS[order])
+        held, held_from = torch.cat([held[max(0, first - held_from):], fresh]), first
         rows = colour if colour.shape[0] == 1 else colour[image]
-        logits = model(replace_pixels(x[image], ranks, counts[step], rows))
+        logits = model(replace_pixels(x[image], held[image - first], counts[step], rows))
         out[part] = torch.softmax(logits.float(), dim=1).gather(1, targets[image, None])[:, 0]
     return out.view(n, steps)
 

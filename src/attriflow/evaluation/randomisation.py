@@ -4,13 +4,17 @@ or one stage at a time (independent).
 
 Stage 0 is the trained model (its row compares the original map with itself: 1, or NaN for a
 constant map); stage k has stages 1..k re-drawn (cascading) or only stage k (independent). The
-target stays the one given (default: the trained model's predicted class) at every stage. The
-caller's model is never changed: the work happens on a deep copy.
+target stays the one given (default: the trained model's predicted class) at every stage, as in
+Adebayo et al. and Quantus; ``retarget=True`` explains each randomised model's own predicted class
+instead, as PathwayGrad's sanity-check code does. The caller's model is never changed: the work
+happens on a deep copy.
 
 Cost: per chunk of ``batch_size`` images, one explanation per method per stage plus the original
-(the floor, ``(stages + 1) x T1`` for the gradient); similarity features of the original maps are
-computed once per chunk, the weights re-drawn once per stage and chunk. Memory is bounded by the
-chunk: maps and features of at most ``batch_size`` images are held at a time.
+(the floor, ``(stages + 1) x T1`` for the gradient; ``stages x T1`` when the original maps are
+given, e.g. read from the stored attribution files); ``retarget`` adds one forward pass per stage.
+Similarity features of the original maps are computed once per chunk, the weights re-drawn once
+per stage and chunk. Memory is bounded by the chunk: maps and features of at most ``batch_size``
+images are held at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 
 from attriflow.errors import UserError
 from attriflow.evaluation.batching import (
-    Explainer, as_targets, check_explainers, check_images, chunks, explain_checked, predict_logits,
+    Explainer, as_targets, check_explainers, check_given_maps, check_images, chunks, explain_checked, predict_logits,
 )
 from attriflow.evaluation.similarity import check_measures, get_measure
 from attriflow.evaluation.stages import (
@@ -33,7 +37,7 @@ from attriflow.evaluation.stages import (
 
 ORDERS = ("cascading", "independent")
 DEFAULT_MEASURES = ("ssim", "spearman", "spearman_abs", "hog")
-COLUMNS = ["image", "method", "order", "stage", "layer", "measure", "value"]
+COLUMNS = ["image", "method", "order", "stage", "layer", "target", "measure", "value"]
 
 
 def randomisation_test(
@@ -48,6 +52,8 @@ def randomisation_test(
     std: float = 0.1,
     seed: int = 0,
     measures: Sequence[str] = DEFAULT_MEASURES,
+    original_maps: Mapping[str, Tensor] | None = None,
+    retarget: bool = False,
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """One row per (image, method, stage, measure): the similarity of the map at that stage to the
@@ -57,14 +63,20 @@ def randomisation_test(
     list (see :mod:`attriflow.evaluation.stages`). ``init``: ``"normal"`` (N(0, ``std``), the
     papers'), ``"reset"`` (PyTorch's default initialisation) or ``init(module, generator)``.
     Stage k's weights depend only on (``seed``, k). ``measures``: names of
-    :data:`attriflow.evaluation.similarity.MEASURES`.
-    Columns: image, method, order, stage (0 = trained model), layer (stage name), measure, value.
+    :data:`attriflow.evaluation.similarity.MEASURES`. ``original_maps``: method -> (N, H, W) maps
+    the trained model already gave for ``target`` (e.g. stored attribution files); methods not in
+    it are explained. ``retarget``: explain each randomised model's predicted class.
+    Columns: image, method, order, stage (0 = trained model), layer (stage name), target (the
+    class explained), measure, value.
     """
     x = check_images(x)
     explainers = check_explainers(explainers)
     measures = check_measures(measures)
+    given = check_given_maps(original_maps, explainers, x, "original_maps")
     if order not in ORDERS:
         raise UserError(f"order {order!r} is not one of {ORDERS}")
+    if not isinstance(retarget, bool):
+        raise UserError(f"retarget must be True or False, got {retarget!r}")
     init_fn = resolve_init(init, std)
     work = copy.deepcopy(model)
     stage_list = resolve_stages(work, stages)
@@ -80,7 +92,7 @@ def randomisation_test(
         image = np.arange(part.start, part.stop)
         reference = {}
         for method, fn in explainers.items():
-            maps = explain_checked(fn, method, work, xb, tb)
+            maps = given[method][part] if method in given else explain_checked(fn, method, work, xb, tb)
             reference[method] = {m: get_measure(m).features(maps) for m in measures}
         for index in range(len(stage_list) + 1):
             if index > 0:
@@ -88,14 +100,15 @@ def randomisation_test(
                 if order == "independent" and index > 1:
                     restore_modules(work, stage_list[index - 2].modules, original)
                 randomise_stage(work, stage, init_fn, stage_generator(seed, index, stage_device(work, stage)))
+            explained = predict_logits(work, xb, batch_size).argmax(1) if retarget and index > 0 else tb
             for method, fn in explainers.items():
-                maps = None if index == 0 else explain_checked(fn, method, work, xb, tb)
+                maps = None if index == 0 else explain_checked(fn, method, work, xb, explained)
                 for m in measures:
                     ref = reference[method][m]
                     other = ref if maps is None else get_measure(m).features(maps)
                     value = get_measure(m).score(ref, other)
                     blocks.append({"image": image, "method": method, "stage": index, "measure": m,
-                                   "value": value.detach().cpu().numpy()})
+                                   "target": explained.cpu().numpy(), "value": value.detach().cpu().numpy()})
     return _frame(blocks, order, names)
 
 
@@ -108,6 +121,7 @@ def _frame(blocks: list[dict], order: str, names: list[str]) -> pd.DataFrame:
         "order": order,
         "stage": np.concatenate([np.repeat(b["stage"], len(b["image"])) for b in blocks]),
         "measure": np.concatenate([np.repeat(b["measure"], len(b["image"])) for b in blocks]),
+        "target": np.concatenate([b["target"] for b in blocks]).astype(np.int64),
         "value": np.concatenate([b["value"] for b in blocks]).astype(np.float64),
     })
     df["layer"] = np.asarray(names, dtype=object)[df["stage"].to_numpy()]

@@ -9,10 +9,15 @@ holds parameters and contains no other such unit: torchvision's ``BasicBlock``, 
 parameters (a model behind a wrapper), plain containers and modules that contain units are opened;
 parameterised leaves (conv, linear) are stages of their own, and a normalisation layer joins the
 conv / linear right before it (or, pre-activation style, right after it) in the same container.
+An opened module that also owns parameters directly (a ViT's class token, its encoder's position
+embedding) gives a stage of just those, ``"<path> (own)"``, below its children (at the input side).
 For torchvision ResNet50 this gives 18 stages: ``fc``, the 16 bottlenecks of layer4..layer1, and
-``conv1+bn1``; with the unrandomised model as stage 0, the 19 points of the papers' curves.
+``conv1+bn1``; with the unrandomised model as stage 0, the 19 points of the papers' curves
+(PathwayGrad's ``sanity_checks.py`` takes a curve point after the ``fc``, after each bottleneck
+and after the stem, the same 19).
 
-``layers``: every module that owns parameters, last registered first (Quantus' MPRT order).
+``layers``: every module that owns parameters, last registered first (Quantus' MPRT order); a
+stage re-draws only the module's own parameters, never its children's.
 """
 
 from __future__ import annotations
@@ -38,23 +43,25 @@ Init = Callable[[nn.Module, torch.Generator], None]
 
 @dataclass(frozen=True)
 class Stage:
-    """One randomisation step: the dotted paths of the modules re-drawn together."""
+    """One randomisation step: the dotted paths of the modules re-drawn together; with
+    ``recurse=False`` only the parameters the modules own directly, not their children's."""
 
     name: str
     modules: tuple[str, ...]
+    recurse: bool = True
 
 
 def randomisation_stages(model: nn.Module, granularity: str = "blocks") -> list[Stage]:
     """The stages of ``model``, top (output) to bottom (input); see the module docstring."""
     if granularity == "layers":
-        paths = [name for name, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
-        return [Stage(p or "model", (p,)) for p in reversed(paths)]
+        paths = [name for name, m in model.named_modules() if _owns_parameters(m)]
+        return [Stage(p or "model", (p,), recurse=False) for p in reversed(paths)]
     if granularity != "blocks":
         raise UserError(f"stage granularity {granularity!r} is not one of {GRANULARITIES}")
     if not _has_parameters(model):
         raise UserError(f"{type(model).__name__} has no parameters to randomise")
     groups = _groups(model, "", is_model=True) if any(True for _ in model.children()) else [[""]]
-    return [Stage("+".join(g) or "model", tuple(g)) for g in reversed(groups)]
+    return [g if isinstance(g, Stage) else Stage("+".join(g) or "model", tuple(g)) for g in reversed(groups)]
 
 
 def resolve_stages(model: nn.Module, stages: str | Sequence[Stage | Sequence[str]]) -> list[Stage]:
@@ -118,10 +125,15 @@ def stage_generator(seed: int, index: int, device: torch.device) -> torch.Genera
 
 
 def randomise_stage(model: nn.Module, stage: Stage, init: Init, generator: torch.Generator) -> None:
-    """Re-draw the parameters of ``stage``'s modules in ``model`` in place."""
+    """Re-draw the parameters of ``stage``'s modules in ``model`` in place (with
+    ``stage.recurse=False`` the children's parameters and buffers are put back afterwards)."""
     with torch.no_grad():
         for path in stage.modules:
-            init(model.get_submodule(path), generator)
+            module = model.get_submodule(path)
+            kept = {} if stage.recurse else _children_state(module)
+            init(module, generator)
+            for name, state in kept.items():
+                module.get_submodule(name).load_state_dict(state)
 
 
 def stage_device(model: nn.Module, stage: Stage) -> torch.device:
@@ -140,35 +152,48 @@ def restore_modules(model: nn.Module, paths: Sequence[str], state: dict[str, tor
         model.get_submodule(path).load_state_dict(sub)
 
 
+def _children_state(module: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """A copy of the state of each child of ``module`` that has any."""
+    states = {name: child.state_dict() for name, child in module.named_children()}
+    return {name: {k: v.clone() for k, v in state.items()} for name, state in states.items() if state}
+
+
 def _has_parameters(module: nn.Module) -> bool:
     return any(True for _ in module.parameters())
+
+
+def _owns_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False))
 
 
 def _is_plain(module: nn.Module) -> bool:
     return type(module) in _PLAIN_CONTAINERS
 
 
+def _is_composite(module: nn.Module) -> bool:
+    """A module of a custom class (not a plain container) with children and parameters."""
+    return not _is_plain(module) and _has_parameters(module) and any(True for _ in module.children())
+
+
 def _contains_unit(module: nn.Module) -> bool:
-    for child in module.children():
-        if _has_parameters(child) and ((_is_plain(child) and _contains_unit(child)) or _is_unit(child)):
-            return True
-    return False
+    """Whether any module below ``module`` is a unit (a composite is one or contains one)."""
+    return any(_has_parameters(c) and (_is_composite(c) or _contains_unit(c)) for c in module.children())
 
 
 def _is_unit(module: nn.Module) -> bool:
     """A custom composite holding parameters and no other unit."""
-    if _is_plain(module) or not _has_parameters(module) or not any(True for _ in module.children()):
-        return False
-    return not _contains_unit(module)
+    return _is_composite(module) and not _contains_unit(module)
 
 
-def _groups(module: nn.Module, prefix: str, is_model: bool = False) -> list[list[str]]:
-    """Stage groups below ``module`` in registration (bottom-up) order; ``is_model``: ``module`` is
-    the model (or a wrapper's only parameterised child), so a sole parameterised child is the model too."""
-    if any(True for _ in module.parameters(recurse=False)):
-        raise UserError(f"module {prefix.rstrip('.') or type(module).__name__!r} owns parameters besides its children; "
-                        "pass explicit stages (lists of module paths) or stages='layers'")
-    groups: list[list[str]] = []
+def _groups(module: nn.Module, prefix: str, is_model: bool = False) -> list[list[str] | Stage]:
+    """Stage groups below ``module`` in registration (bottom-up) order: lists of module paths, or a
+    ``Stage`` of the parameters ``module`` owns itself (first: nearest the input). ``is_model``:
+    ``module`` is the model (or a wrapper's only parameterised child), so a sole parameterised child
+    is the model too."""
+    groups: list[list[str] | Stage] = []
+    if _owns_parameters(module):
+        path = prefix.rstrip(".")
+        groups.append(Stage(f"{path or 'model'} (own)", (path,), recurse=False))
     last_leaf: list[str] | None = None  # group of a conv / linear right before, at this level
     pending_norm: str | None = None  # a normalisation layer waiting for the conv / linear after it
     holders = [(name, child) for name, child in module.named_children() if _has_parameters(child)]

@@ -62,24 +62,31 @@ def plot_randomisation(df: pd.DataFrame, path: PathLike, *, measures: Sequence[s
     standard deviation over images (band) for each method, stages top to bottom along x.
     ``df``: ``randomisation_test`` output (image, method, stage, layer, measure, value)."""
     _require(df, ["method", "stage", "layer", "measure", "value"], "plot_randomisation")
-    measures = list(measures) if measures is not None else list(dict.fromkeys(df["measure"]))
+    if measures is None:  # the papers' order first, then any others as they come
+        present = list(dict.fromkeys(df["measure"]))
+        measures = [m for m in MEASURE_LABELS if m in present] + [m for m in present if m not in MEASURE_LABELS]
+    measures = list(measures)
     stages = df[["stage", "layer"]].drop_duplicates().sort_values("stage")
+    orders = list(dict.fromkeys(df["order"])) if "order" in df.columns else []
+    xlabel = {"cascading": "randomised from the top down to stage", "independent": "stage randomised alone"}
     fig = Figure(figsize=(max(6.0, 0.35 * len(stages) + 3), 3.6 * len(measures)))
     axes = np.atleast_1d(fig.subplots(len(measures), 1, squeeze=False)[:, 0])
     for ax, measure in zip(axes, measures):
         part = df[df["measure"] == measure]
         if part.empty:
             raise UserError(f"plot_randomisation: no rows for measure {measure!r}")
-        sns.lineplot(data=part, x="stage", y="value", hue="method", errorbar="sd", marker="o", ax=ax)
+        sns.lineplot(data=part, x="stage", y="value", hue="method", style="order" if len(orders) > 1 else None,
+                     errorbar="sd", marker="o", ax=ax)
         ax.set_xticks(stages["stage"].to_list())
         ax.set_xticklabels(stages["layer"].to_list(), rotation=60, ha="right", fontsize=8)
-        ax.set_xlabel("randomised up to stage (top to bottom)")
+        ax.set_xlabel(xlabel.get(orders[0], "stage") if len(orders) == 1 else
+                      "stage (cascading: randomised down to it; independent: it alone)")
         ax.set_ylabel(MEASURE_LABELS.get(measure, measure))
         ax.set_ylim(min(-0.2, float(part["value"].min()) - 0.05), 1.05)
         ax.axhline(0.0, color="grey", lw=0.8, ls=":")
-        ax.legend(title="method", fontsize=8, loc="best")
-    order = df["order"].iloc[0] if "order" in df.columns else ""
-    fig.suptitle(title + (f" ({order})" if order and order.lower() not in title.lower() else ""))
+        ax.legend(title="method" if len(orders) <= 1 else None, fontsize=8, loc="best")
+    shown = " and ".join(o for o in orders if o.lower() not in title.lower())
+    fig.suptitle(title + (f" ({shown})" if shown else ""))
     fig.tight_layout()
     return _save(fig, path)
 
