@@ -21,6 +21,7 @@ from typing import Mapping
 from tqdm.auto import tqdm
 
 from attriflow.errors import UserError
+from attriflow.utils.io import file_digest
 
 CHUNK = 1 << 20
 ALGORITHMS = ("sha256", "md5")
@@ -50,14 +51,6 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
     if len(digest) != expected_len or any(c not in "0123456789abcdefABCDEF" for c in digest):
         raise UserError(f"checksum {checksum!r}: expected {expected_len} hex digits for {algo}")
     return algo, digest.lower()
-
-
-def file_digest(path: str | os.PathLike, algo: str = "sha256") -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: str | os.PathLike, checksum: str, name: str | os.PathLike | None = None) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attriflow.utils.io import atomic_write_text, read_json, write_json
+from attriflow.utils.io import atomic_write_text, sha256_file, write_json
 from attriflow.utils.provenance import provenance
-from attriflow.utils.io import sha256_file
 
 
 def write_manifest(paper: str, scale: str, files: list[str | Path], out: str | Path) -> Path:
@@ -27,6 +26,3 @@ def write_index(manifests: list[str | Path], scale: str, seed: int, out: str | P
     prov["papers"] = {Path(m).parent.name: Path(m).as_posix() for m in manifests}
     write_json(out.parent / "provenance.json", prov)
     return atomic_write_text(out, "\n".join(parts))
-
-
-__all__ = ["write_manifest", "write_index", "read_json"]

@@ -104,10 +104,15 @@ def load_torch(path: PathLike, map_location: Any = "cpu") -> Any:
         raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
-def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
+def file_digest(path: PathLike, algo: str = "sha256", chunk: int = 1 << 20) -> str:
+    """Hex digest of a file (any hashlib algorithm), read in chunks."""
+    h = hashlib.new(algo)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: PathLike) -> str:
+    """Hex SHA-256 of a file."""
+    return file_digest(path, "sha256")
