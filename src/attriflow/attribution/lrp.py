@@ -11,6 +11,9 @@ about 1 (less what biases absorb), not to the logit, and its sign does not flip 
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
@@ -70,7 +73,21 @@ def layerwise_relevance(
     """LRP relevance of the target output w.r.t. ``x``, (N, C, H, W)."""
     composite = lrp_composite(rule, epsilon, flat_first, canonizers_for(model) if canonize else [], stabilizer)
     x = x.detach().requires_grad_(True)
-    with composite.context(model) as hooked:
+    with out_of_place_relus(model), composite.context(model) as hooked:
         logits = hooked(x)
         (relevance,) = torch.autograd.grad(target_scores(logits, target).sum(), x)
     return relevance
+
+
+@contextlib.contextmanager
+def out_of_place_relus(model: nn.Module) -> Iterator[None]:
+    """``nn.ReLU(inplace=True)`` modules made out of place for the block: Zennit's hooks clone
+    the input of every in-place call, which costs ResNets ~10% of an LRP pass. Same maps."""
+    changed = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    for m in changed:
+        m.inplace = False
+    try:
+        yield
+    finally:
+        for m in changed:
+            m.inplace = True

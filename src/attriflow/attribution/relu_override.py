@@ -108,11 +108,11 @@ class _RuledReLU(torch.autograd.Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         if ctx.rule == "guided":
-            grad = g.clamp(min=0) * (a > 0)
+            grad = torch.ops.aten.threshold_backward(g.clamp(min=0), a, 0)  # relu(g) * 1[a > 0], fused
         elif ctx.rule == "deconv":
             grad = g.clamp(min=0)
         else:
-            grad = g * (a > 0) * rectification_mask(a * g, ctx.q, ctx.absolute_scores)
+            grad = torch.ops.aten.threshold_backward(g, a, 0) * rectification_mask(a * g, ctx.q, ctx.absolute_scores)
         return grad, None, None, None, None
 
 
