@@ -1,6 +1,7 @@
 """Time every attribution method against its peer (Captum, Zennit, pytorch-grad-cam when installed)
 and against its compute floor, side by side; writes benchmarks/results/attribution.csv.
 
+    pip install -e ".[bench]"                        # the peers: Captum, Quantus, pytorch-grad-cam
     python benchmarks/attribution.py                 # resnet18 and vgg16, random weights, 16 x 3 x 64 x 64
     python benchmarks/attribution.py --quick         # tiny run to check the script works
     python benchmarks/attribution.py --markdown benchmarks/results/attribution.csv   # print the table
@@ -205,11 +206,15 @@ def cases(model_name: str, model: nn.Module, x: torch.Tensor, target: torch.Tens
             "grad_cam_pp": ("pytorch_grad_cam.GradCAMPlusPlus", GradCAMPlusPlus(peer_model, [layer_module])),
             "full_grad": ("pytorch_grad_cam.FullGrad", FullGrad(peer_model, [])),
         }
-        for case in list(out):
+        for i, case in enumerate(list(out)):
             if case.method in extra:
                 name, cam = extra[case.method]
-                out.append(Case(case.method, case.ours, name, lambda cam=cam: cam(input_tensor=x, targets=targets),
-                                case.floor, case.floor_factor, case.spec))
+                peer_case = Case(case.method, case.ours, name, lambda cam=cam: cam(input_tensor=x, targets=targets),
+                                 case.floor, case.floor_factor, case.spec)
+                if case.peer_fn is None:  # the only peer: fills the row
+                    out[i] = peer_case
+                else:  # a second peer: its own row
+                    out.append(peer_case)
     return out
 
 

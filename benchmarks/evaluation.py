@@ -1,6 +1,7 @@
 """Time every evaluation against Quantus 0.6 on the same inputs and against its compute floor,
 side by side; writes benchmarks/results/evaluation.csv.
 
+    pip install -e ".[bench]"                  # the peers (Quantus)
     python benchmarks/evaluation.py            # resnet18, random weights, 16 x 3 x 48 x 48 (+ resnet50 at 224 px)
     python benchmarks/evaluation.py --quick    # tiny run to check the script works (evaluation-quick.csv)
 
@@ -261,6 +262,21 @@ def run(s: Setting, papers: Setting | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def format_markdown(table: pd.DataFrame | str | Path) -> str:
+    """The benchmark table (a DataFrame or the CSV path) as Markdown for the README."""
+    df = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    lines = ["| evaluation | model, images | attriflow (s) | Quantus (s) | Quantus / attriflow | x floor | max abs diff |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+
+    def num(v, fmt):
+        return "" if pd.isna(v) else format(v, fmt)
+
+    for r in df.itertuples(index=False):
+        lines.append(f"| {r.metric} | {r.model}, {r.images} | {num(r.attriflow_s, '.4f')} | {num(r.quantus_s, '.4f')} | "
+                     f"{num(r.ratio, '.2f')} | {num(r.over_floor, '.2f')} | {num(r.max_abs_diff, '.1e')} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny run (2 images, 24 px, one repetition)")
@@ -268,8 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's; 1 with --quick, robust on a busy machine)")
     parser.add_argument("--out", type=Path, default=None, help="CSV path (default results/evaluation[-quick].csv)")
+    parser.add_argument("--markdown", type=Path, default=None, help="print an existing CSV as Markdown and exit")
     parser.add_argument("--no-papers", action="store_true", help="skip the resnet50 / 224 px randomisation case")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(format_markdown(args.markdown), end="")
+        return 0
     setting = QUICK if args.quick else FULL
     if args.repeats:
         setting = Setting(**{**setting.__dict__, "repeats": args.repeats})

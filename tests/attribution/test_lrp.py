@@ -186,3 +186,22 @@ def test_zplus_propagates_only_positive_relevance_and_conserves_it():
     eps = attribute(model, x, 0, "lrp_epsilon", epsilon=1e-12, stabilizer=1e-12, reduce=None)
     assert float(eps.min()) < 0
     torch.testing.assert_close(eps.sum(dim=(1, 2, 3)), torch.ones(2, dtype=torch.float64))
+
+
+def test_in_place_relus_run_out_of_place_and_are_restored_even_on_error():
+    """LRP flips torchvision's in-place ReLUs for the pass (same maps, cheaper for Zennit's hooks)
+    and puts the flag back, also when the pass fails."""
+    from attriflow.attribution.lrp import out_of_place_relus
+
+    model = make_resnet18()
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all(m.inplace for m in relus)
+    x = images()
+    inplace_map = attribute(model, x, TARGET, "lrp_zplus", reduce=None)
+    assert all(m.inplace for m in relus)
+    assert_same_map(inplace_map, attribute(non_inplace_copy(model), x, TARGET, "lrp_zplus", reduce=None))
+    with pytest.raises(RuntimeError, match="boom"):
+        with out_of_place_relus(model):
+            assert not any(m.inplace for m in relus)
+            raise RuntimeError("boom")
+    assert all(m.inplace for m in relus)

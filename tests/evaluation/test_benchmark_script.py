@@ -25,3 +25,5 @@ def test_quick_benchmark_writes_equal_values(tmp_path):
     compared = df.dropna(subset=["quantus_s"])
     assert len(compared) == 4 and (compared.max_abs_diff < 1e-5).all(), compared
     assert (df.attriflow_s > 0).all()
+    table = module.format_markdown(out).splitlines()
+    assert len(table) == len(df) + 2 and table[2].startswith(f"| {df.metric[0]} | resnet18, 2x3x24x24 |")
