@@ -88,29 +88,13 @@ def test_canonized_resnet_lrp0_is_gradient_x_input_over_logit():
     assert float((raw - expected).abs().max()) > 1e-2 * float(expected.abs().max())
 
 
-class FunctionalResidualBlock(nn.Module):
-    """A block that adds its skip with ``+`` (as our models do) and its own ReLU modules."""
-
-    def __init__(self, c_in, c_out, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
-        self.relu2 = nn.ReLU()
-
-    def forward(self, x):
-        identity = self.downsample(x)
-        out = self.relu1(self.bn1(self.conv1(x)))
-        return self.relu2(self.bn2(self.conv2(out)) + identity)
-
-
 def test_residual_additions_written_with_plus_are_canonized():
+    """Our own BasicBlock adds its skip with ``+`` (a projection skip, then an identity skip)."""
+    from attriflow.models.resnet import BasicBlock
+
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), FunctionalResidualBlock(8, 16, 2), FunctionalResidualBlock(16, 16, 1),
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), BasicBlock(8, 16, 2), BasicBlock(16, 16, 1),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
     )
     model = randomize_batchnorm(model).eval()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,9 @@ import pytest
 
 from attriflow.data.embedded import _common as C, cxr
 
+from .conftest import digest
+
 N = 480  # main images (train 336 / val 48 / test 96) plus a probe split of 40
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

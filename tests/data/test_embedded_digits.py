@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -13,15 +12,12 @@ import torch.nn.functional as F
 
 from attriflow.data.embedded import digits
 
+from .conftest import digest
+
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory) -> Path:
     return digits.generate(tmp_path_factory.mktemp("digits") / "digits", seed=0)
-
-
-def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_reproducible_and_seeded(ds, tmp_path):
