@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--data-root", default="data")
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--scale", default=None)
+        q.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
 
     q = dsub.add_parser("units", help="dissect one layer of a trained run: label every unit with a concept")
     probe_args(q)
@@ -109,6 +110,10 @@ def _run_and_probe(args):
     from attriflow.models.runs import load_run
     from attriflow.utils.provenance import seed_everything
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     model, info = load_run(args.run)
     image_size = info.get("run", {}).get("image_size")
