@@ -105,7 +105,7 @@ def semantic_attribution(model: nn.Module, layer: str, x: Tensor, units: pd.Data
     if len(units) != contrib.shape[1]:
         raise UserError(f"the units table has {len(units)} rows but layer {layer!r} has {contrib.shape[1]} units")
     labelled = units.dropna(subset=["concept"])
-    order = labelled.assign(contribution=contrib[0, labelled["unit"].to_numpy()].cpu().numpy())
+    order = labelled.assign(contribution=contrib[0].cpu().numpy()[labelled["unit"].to_numpy()])
     order = order.sort_values("contribution", ascending=False, kind="stable")
     per_concept = concept_contributions(contrib, units).drop(columns="image").sort_values("rank").reset_index(drop=True)
     size = tuple(mask_size) if mask_size is not None else tuple(x.shape[-2:])
