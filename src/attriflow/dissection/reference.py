@@ -1,7 +1,7 @@
 """A straightforward dissection of the same definition as :mod:`attriflow.dissection.engine`.
 
 Every activation held in memory, ``numpy.quantile(..., method="higher")`` per unit,
-``F.interpolate`` per unit, intersection and union counted concept by concept. It is the test
+``F.interpolate`` (float64, as the engine's upsampling) of every map per unit, intersection and union counted concept by concept. It is the test
 oracle (the engine must give identical thresholds and IoUs) and the benchmark's naive peer; its
 memory grows with the probe set.
 """
@@ -42,8 +42,8 @@ def dissect_reference(model: nn.Module, layer: str, data: Any, concepts: Sequenc
     iou = torch.zeros(n_units, k, dtype=torch.float64)
     unit_px = torch.zeros(n_units, dtype=torch.float64)
     for u in range(n_units):
-        up = F.interpolate(acts[:, u:u + 1], size=size, mode="bilinear", align_corners=False)[:, 0]
-        mask_u = up > thresholds[u]
+        up = F.interpolate(acts[:, u:u + 1].double(), size=size, mode="bilinear", align_corners=False)[:, 0]
+        mask_u = up > float(thresholds[u])
         unit_px[u] = int(mask_u.sum())
         for c in range(k):
             i = int((mask_u & masks[:, c]).sum())
