@@ -13,8 +13,9 @@ the layer, exact thresholds, upsampling as two matmuls, IoU); ``reference`` is
 ``F.interpolate`` per unit, IoU per concept). ``identical``: thresholds and IoUs equal bit for bit.
 
 Memory case: each probe size runs in a fresh process that streams generated batches (so the
-input does not grow with the probe), and reports the peak resident memory above the process's
-level after building the model (``ru_maxrss``); ours should stay flat, the reference grows.
+input does not grow with the probe), and reports the peak resident memory while dissecting
+above the level before it (``/proc/self/statm`` sampled every 2 ms); ours should stay flat, the
+reference (every activation and mask held) grows.
 """
 
 from __future__ import annotations
@@ -111,17 +112,36 @@ def speed(case: str, n: int, batch: int, repeats: int, with_reference: bool) -> 
     return row
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def memory_child(case: str, n: int, batch: int, impl: str) -> None:
+    """Peak resident memory (sampled every 2 ms) while dissecting, above the level before it."""
+    import threading
+
     model, layer, size, k, mask_size = build(case)
     channels = model.features.conv0.in_channels
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _rss_mb()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
     data = batches(n, batch, size, channels, k, mask_size)
     if impl == "attriflow":
         dissect_layer(model, layer, data, batch_size=batch, progress=False)
     else:
         dissect_reference(model, layer, data, batch_size=batch)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": peak, "base_mb": base}))
+    done.set()
+    thread.join()
+    print(json.dumps({"peak_mb": max(peak[0], _rss_mb()), "base_mb": base}))
 
 
 def memory(case: str, sizes: list[int], batch: int) -> list[dict]:
@@ -149,7 +169,7 @@ def main() -> None:
         return
     if args.quick:
         speeds = [speed("small_densenet", 32, 16, 1, True), speed("densenet121-small", 8, 8, 1, True)]
-        mem = memory("small_densenet", [32, 128], 16)
+        mem = memory("small_densenet", [64, 512], 32)
         out = RESULTS / "dissection-quick.csv"
     else:
         speeds = [speed("small_densenet", 200, 64, args.repeats, True),

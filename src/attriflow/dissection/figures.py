@@ -47,11 +47,11 @@ def plot_semantic_examples(explained: list, path: PathLike, *, title: str = "Sem
             m = e.maps[e.units.index.get_loc(u.name)].numpy().astype(float)
             if m.shape != img.shape[-2:]:
                 continue
-            if m.any():
+            if m.any():  # a unit's map may stay below its (probe-wide) threshold on this image
                 ax_img.contour(m, levels=[0.5], colors=[colours[u["concept"]]], linewidths=1.6)
-            handles[u["concept"]] = Line2D([], [], color=colours[u["concept"]], lw=2, label=u["concept"])
+                handles[u["concept"]] = Line2D([], [], color=colours[u["concept"]], lw=2, label=u["concept"])
         ax_img.set_xticks([]), ax_img.set_yticks([])
-        ax_img.set_title(f"output {e.target}: score {e.score:.2f}", fontsize=9)
+        ax_img.set_title(f"score {e.score:.2f} (output {e.target}); outlines: units above threshold", fontsize=8)
         if handles:
             ax_img.legend(handles=list(handles.values()), fontsize=7, loc="lower left", framealpha=0.7)
         bars = e.concepts.head(top_concepts)
@@ -89,8 +89,14 @@ def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str
         sns.barplot(data=shown, x="concept", y="n_units", hue=hue, order=order, hue_order=hue_order, ax=ax)
         iou = shown.set_index(["concept", hue])["mean_iou"]
         for level, container in zip(hue_order, ax.containers):
-            labels = [f"{iou[(c, level)]:.2f}" if (c, level) in iou.index else "" for c in order]
-            ax.bar_label(container, labels=labels, fontsize=6, rotation=90, padding=2)
+            for bar in container:
+                h = bar.get_height() if bar is not None else float("nan")
+                if not np.isfinite(h) or h <= 0:
+                    continue
+                concept = order[int(round(bar.get_x() + bar.get_width() / 2))]
+                if (concept, level) in iou.index:
+                    ax.text(bar.get_x() + bar.get_width() / 2, h, f"{iou[(concept, level)]:.2f}", ha="center",
+                            va="bottom", fontsize=6, rotation=90)
         ax.margins(y=0.15)
         ax.set_xlabel("concept")
         ax.set_ylabel("units labelled with the concept")
