@@ -9,35 +9,30 @@ SCXR_DISSECT = SCXR["dissection"]
 SCXR_STUDY = SCXR["study"]
 SCXR_LAYER = SCXR_DISSECT["layer"]
 SCXR_CAPTION = "../../report/semantic-cxr/{}.rst"
+SCXR_ENV = "../../../environment.yml"  # relative to this file (rules/papers/), unlike common.smk's ENV
 
 
-def scxr_probe_data(wildcards):
-    """The dataset markers of the probe's concept-set views."""
-    folders = sorted({f for view in SCXR_DISSECT["probe"] for f in folders_of(view)})
-    return [dataset_meta(f) for f in folders]
-
-
-def scxr_probe_args():
-    d = SCXR_DISSECT
-    args = [f"--layer {d['layer']}", "--probe " + " ".join(d["probe"]), f"--batch-size {d['batch_size']}"]
-    for key, flag in (("split", "--split"), ("limit", "--limit"), ("mask_size", "--mask-size")):
-        if d.get(key) is not None:
-            args.append(f"{flag} {d[key]}")
-    return " ".join(args)
-
-
-def scxr_dissection(run, name):
-    return f"results/dissection/{run}/{SCXR_LAYER}/{name}"
-
-
-def scxr_table(name):
-    return f"reports/semantic-cxr/tables/{name}.csv"
-
-
-def scxr_figure(name):
-    return f"reports/semantic-cxr/figures/{name}.png"
-
-
+SCXR_D = SCXR_DISSECT
+# the dataset markers of the probe's concept-set views
+SCXR_PROBE_DATA = [
+    dataset_meta(f) for f in sorted({f for v in SCXR_D["probe"] for f in folders_of(v)})
+]
+SCXR_PROBE_ARGS = " ".join(
+    [f"--layer {SCXR_LAYER}", "--probe " + " ".join(SCXR_D["probe"])]
+    + [f"--batch-size {SCXR_D['batch_size']}"]
+    + [
+        f"{flag} {SCXR_D[key]}"
+        for key, flag in (
+            ("split", "--split"),
+            ("limit", "--limit"),
+            ("mask_size", "--mask-size"),
+        )
+        if SCXR_D.get(key) is not None
+    ]
+)
+SCXR_RESULT = f"results/dissection/{{run}}/{SCXR_LAYER}/{{name}}"
+SCXR_TABLE = "reports/semantic-cxr/tables/{}.csv"
+SCXR_FIGURE = "reports/semantic-cxr/figures/{}.png"
 SCXR_QUESTIONS = ["severity_concepts", "weak_concepts", "init_units", "loss_units"]
 SCXR_TABLES = ["concept_units", "severity", "semantic_rank", "claims"] + SCXR_QUESTIONS
 SCXR_FIGURES = SCXR_QUESTIONS + ["semantic_rank"]
@@ -47,12 +42,12 @@ rule semantic_cxr_units:
     """Dissect one run's layer on the probe's concept sets: every unit labelled with its best concept."""
     input:
         model="results/models/{run}/model.pt",
-        data=scxr_probe_data,
+        data=SCXR_PROBE_DATA,
     output:
-        units=scxr_dissection("{run}", "units.csv"),
-        concepts=scxr_dissection("{run}", "concepts.csv"),
-        iou=scxr_dissection("{run}", "iou.csv"),
-        meta=scxr_dissection("{run}", "meta.json"),
+        units=SCXR_RESULT.format(run="{run}", name="units.csv"),
+        concepts=SCXR_RESULT.format(run="{run}", name="concepts.csv"),
+        iou=SCXR_RESULT.format(run="{run}", name="iou.csv"),
+        meta=SCXR_RESULT.format(run="{run}", name="meta.json"),
     log:
         "logs/dissection/{run}/units.log",
     benchmark:
@@ -60,14 +55,14 @@ rule semantic_cxr_units:
     wildcard_constraints:
         run="|".join(map(re.escape, SCXR_DISSECT["runs"])),
     conda:
-        ENV
+        SCXR_ENV
     threads: 1
     resources:
         gpu=config["resources"]["attribute"]["gpu"],
         mem_mb=config["resources"]["attribute"]["mem_mb"],
         runtime=config["resources"]["attribute"]["runtime"],
     params:
-        probe=scxr_probe_args(),
+        probe=SCXR_PROBE_ARGS,
         quantile=SCXR_DISSECT["quantile"],
         iou=SCXR_DISSECT["iou_threshold"],
         seed=config["seed"],
@@ -82,12 +77,12 @@ rule semantic_cxr_semantic:
     """Semantic attribution of one run's predictions on the probe set, and a figure of examples."""
     input:
         model="results/models/{run}/model.pt",
-        units=scxr_dissection("{run}", "units.csv"),
-        data=scxr_probe_data,
+        units=SCXR_RESULT.format(run="{run}", name="units.csv"),
+        data=SCXR_PROBE_DATA,
     output:
-        csv=scxr_dissection("{run}", "semantic.csv"),
+        csv=SCXR_RESULT.format(run="{run}", name="semantic.csv"),
         figure=report(
-            scxr_figure("semantic_{run}"),
+            SCXR_FIGURE.format("semantic_{run}"),
             caption=SCXR_CAPTION.format("semantic"),
             category="semantic-cxr",
         ),
@@ -96,10 +91,10 @@ rule semantic_cxr_semantic:
     wildcard_constraints:
         run="|".join(map(re.escape, SCXR_STUDY["semantic"])),
     conda:
-        ENV
+        SCXR_ENV
     threads: 1
     params:
-        probe=scxr_probe_args(),
+        probe=SCXR_PROBE_ARGS,
         context=" ".join(SCXR_STUDY.get("context_concepts", [])),
         examples=SCXR_STUDY["examples"],
         seed=config["seed"],
@@ -114,17 +109,30 @@ rule semantic_cxr_study:
     """The four questions, severity MAEs beside the published ones, semantic attribution vs chance,
     summary.md and claims.csv."""
     input:
-        units=[scxr_dissection(r, "units.csv") for r in SCXR_DISSECT["runs"]],
-        semantic=[scxr_dissection(r, "semantic.csv") for r in SCXR_STUDY["semantic"]],
+        units=[
+            SCXR_RESULT.format(run=r, name="units.csv") for r in SCXR_DISSECT["runs"]
+        ],
+        semantic=[
+            SCXR_RESULT.format(run=r, name="semantic.csv")
+            for r in SCXR_STUDY["semantic"]
+        ],
         metrics=[f"results/models/{r}/metrics.json" for r in SCXR_DISSECT["runs"]],
     output:
         **{
-            f"t_{n}": report(scxr_table(n), caption=SCXR_CAPTION.format(n), category="semantic-cxr")
+            f"t_{n}": report(
+                SCXR_TABLE.format(n),
+                caption=SCXR_CAPTION.format(n),
+                category="semantic-cxr",
+            )
             for n in SCXR_TABLES
         },
-        **{f"md_{n}": scxr_table(n).replace(".csv", ".md") for n in SCXR_TABLES},
+        **{f"md_{n}": SCXR_TABLE.format(n).replace(".csv", ".md") for n in SCXR_TABLES},
         **{
-            f"f_{n}": report(scxr_figure(n), caption=SCXR_CAPTION.format(n), category="semantic-cxr")
+            f"f_{n}": report(
+                SCXR_FIGURE.format(n),
+                caption=SCXR_CAPTION.format(n),
+                category="semantic-cxr",
+            )
             for n in SCXR_FIGURES
         },
         summary="reports/semantic-cxr/summary.md",
@@ -132,10 +140,14 @@ rule semantic_cxr_study:
         "logs/report/semantic-cxr/study.log",
     localrule: True
     conda:
-        ENV
+        SCXR_ENV
     params:
         cfg=lambda wc: json.dumps(
-            {**SCXR, "scale": SCALE, "specs": {r: run_spec(r) for r in SCXR_DISSECT["runs"]}},
+            {
+                **SCXR,
+                "scale": SCALE,
+                "specs": {r: run_spec(r) for r in SCXR_DISSECT["runs"]},
+            },
             sort_keys=True,
         ),
     shell:
@@ -143,9 +155,9 @@ rule semantic_cxr_study:
 
 
 PAPER_OUTPUTS["semantic-cxr"] += (
-    [scxr_table(n) for n in SCXR_TABLES]
-    + [scxr_table(n).replace(".csv", ".md") for n in SCXR_TABLES]
-    + [scxr_figure(n) for n in SCXR_FIGURES]
-    + [scxr_figure(f"semantic_{r}") for r in SCXR_STUDY["semantic"]]
+    [SCXR_TABLE.format(n) for n in SCXR_TABLES]
+    + [SCXR_TABLE.format(n).replace(".csv", ".md") for n in SCXR_TABLES]
+    + [SCXR_FIGURE.format(n) for n in SCXR_FIGURES]
+    + [SCXR_FIGURE.format(f"semantic_{r}") for r in SCXR_STUDY["semantic"]]
     + ["reports/semantic-cxr/summary.md"]
 )
