@@ -262,7 +262,10 @@ def summary_text(cs_table: pd.DataFrame, rd_table: pd.DataFrame, claims: pd.Data
 def plot_ssim_boxes(cs: pd.DataFrame, path: str | Path) -> Path:
     """Box plots of the SSIM between the predicted and the other class's maps: one row per model,
     signed and absolute maps side by side, one box per entry and comparison."""
+    import warnings
+
     import seaborn as sns
+    from matplotlib import MatplotlibDeprecationWarning
     from matplotlib.figure import Figure
 
     from attriflow.reporting.figures import _save
@@ -278,7 +281,9 @@ def plot_ssim_boxes(cs: pd.DataFrame, path: str | Path) -> Path:
         for j, kind in enumerate(("signed maps", "absolute maps")):
             ax = axes[i, j]
             part = df[(df["model"] == model) & (df["maps"] == kind)]
-            sns.boxplot(data=part, x="label", y="value", hue="comparison", order=labels, ax=ax, fliersize=2)
+            with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert` to bxp
+                warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+                sns.boxplot(data=part, x="label", y="value", hue="comparison", order=labels, ax=ax, fliersize=2)
             ax.set_title(f"{model}: {kind}")
             ax.set_xlabel("method, variant ((+) = positive aggregation / propagation)")
             ax.set_ylabel("SSIM, predicted vs other class")
