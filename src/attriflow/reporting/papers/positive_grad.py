@@ -38,7 +38,7 @@ import pandas as pd
 from attriflow.errors import UserError
 
 PAPER = "positive-grad"
-SOURCE = "Khakzar et al. 2020, arXiv 2012.00362 (abstract and class-sensitivity / randomisation figures)"
+SOURCE = "Khakzar et al. 2020, arXiv 2012.00362, abstract"
 SIGNIFICANCE = 2.0  # standard errors of the mean paired difference for a 'yes' / 'no'
 AGGREGATING = ("grad_cam", "grad_cam_pp", "full_grad")
 LRP_RULES = {"lrp_epsilon": "epsilon", "lrp_zplus": "z+", "lrp_alpha1beta0": "alpha1-beta0",
@@ -218,9 +218,10 @@ def summary_text(cs_table: pd.DataFrame, rd_table: pd.DataFrame, claims: pd.Data
         f"Scale: {scale}. Every number below was computed in this run; the paper publishes no numeric table for "
         "these tests, so its claims are compared as directions (positive variant vs its signed counterpart).", "",
         "SSIM is reported on signed maps (each divided by its largest |value|, data range 2) and on absolute maps "
-        "(`signed = False`). Which of the two the paper used is not recorded in PAPERS.md; the claims below use the "
-        "signed SSIM. LRP starts from relevance 1 on the explained logit whatever its sign, so for the lowest-logit "
-        "class the signed and absolute SSIM can disagree.", "",
+        "(`signed = False`). Which of the two the paper used is stated neither in its abstract nor in PAPERS.md "
+        "(its full text was not available to this project); the claims below use the signed SSIM. LRP starts from "
+        "relevance 1 on the explained logit whatever its sign, so for the lowest-logit class the signed and absolute "
+        "SSIM can disagree.", "",
         f"A method counts as insensitive when its mean SSIM is at least {threshold} (class sensitivity: predicted "
         "vs lowest-logit class; randomisation: original map vs the map with every stage re-drawn).", "",
     ]
