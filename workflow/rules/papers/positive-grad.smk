@@ -2,22 +2,23 @@
 # The generic rules (evaluate.smk) compute class sensitivity and cascading randomisation per
 # (run, method entry); these rules turn them into the paper's tables, figures, claims and summary.
 PG = config["papers"]["positive-grad"]
-
-
-def posgrad_eval_files(kind):
-    """results/eval/<kind>/<run>/<entry>.csv for every run and method entry of the paper."""
-    return [eval_output(kind, run, entry) for run in paper_runs("positive-grad") for entry in PG["methods"]]
-
-
-def posgrad_entries_json():
-    """The paper's method entries with their config values (an alias names its registered method)."""
-    return json.dumps({e: method_entry(e) for e in PG["methods"]}, sort_keys=True)
+# results/eval/<kind>/<run>/<entry>.csv for every run and method entry of the paper
+PG_EVAL = {
+    kind: [
+        eval_output(kind, run, entry)
+        for run in paper_runs("positive-grad")
+        for entry in PG["methods"]
+    ]
+    for kind in ("class_sensitivity", "randomisation")
+}
+# the paper's method entries with their config values (an alias names its registered method)
+PG_ENTRIES = json.dumps({e: method_entry(e) for e in PG["methods"]}, sort_keys=True)
 
 
 rule positive_grad_tables:
     input:
-        class_sensitivity=posgrad_eval_files("class_sensitivity"),
-        randomisation=posgrad_eval_files("randomisation"),
+        class_sensitivity=PG_EVAL["class_sensitivity"],
+        randomisation=PG_EVAL["randomisation"],
     output:
         class_sensitivity=report(
             "reports/positive-grad/tables/class_sensitivity.csv",
@@ -58,7 +59,7 @@ rule positive_grad_tables:
     conda:
         ENV
     params:
-        entries=posgrad_entries_json(),
+        entries=PG_ENTRIES,
         threshold=PG.get("threshold", 0.6),
         scale=SCALE,
     shell:
@@ -85,7 +86,7 @@ rule positive_grad_class_grid:
         ENV
     threads: 1
     params:
-        entries=posgrad_entries_json(),
+        entries=PG_ENTRIES,
         images=PG.get("grid_images", 3),
         seed=config["seed"],
     shell:
@@ -103,4 +104,7 @@ PAPER_OUTPUTS["positive-grad"] += [
     "reports/positive-grad/figures/ssim_boxplots.png",
     "reports/positive-grad/figures/randomization_curves.png",
     "reports/positive-grad/summary.md",
-] + [f"reports/positive-grad/figures/class_grid_{run}.png" for run in paper_runs("positive-grad")]
+] + [
+    f"reports/positive-grad/figures/class_grid_{run}.png"
+    for run in paper_runs("positive-grad")
+]
