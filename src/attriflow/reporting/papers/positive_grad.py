@@ -360,7 +360,7 @@ def class_grid(run: str | Path, entries: Mapping[str, Mapping | None], path: str
             break
     x = x_all[chosen]
     predicted, lowest = logits[chosen].argmax(1), logits[chosen].argmin(1)
-    names = getattr(test, "classes", None)
+    names = getattr(test, "class_names", None) or None
 
     def cname(c: int) -> str:
         return str(names[c]) if names is not None and c < len(names) else f"class {c}"
