@@ -63,6 +63,9 @@ def results(tmp_path_factory):
             path = root / BENCHMARKS["perturbation"].result.format(run=run, entry=entry)
             path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows, columns=PERTURBATION_COLUMNS).drop(columns="rel_change").to_csv(path, index=False)
+            unmodified = root / f"results/roar/{run}/none/0/metrics.json"
+            unmodified.parent.mkdir(parents=True, exist_ok=True)
+            unmodified.write_text(json.dumps({"test": {"accuracy": 0.8}}))
             for f in FRACTIONS:  # planted ROAR: run r1 ranks ENTRIES in order, run r2 reversed
                 acc = 0.3 + 0.1 * (k if run == "r1" else 2 - k) + f / 1000
                 path = root / BENCHMARKS["roar"].result.format(run=run, entry=entry, fraction=f)
@@ -104,6 +107,7 @@ def test_planted_perturbation_and_roar_orders_and_the_plug_in_row(results):
     roar = pd.read_csv(out / "tables" / "roar.csv")
     r1 = roar[roar.run == "r1"].sort_values("rank")
     assert r1["method"].tolist() == ENTRIES and r1["score"].tolist() == pytest.approx([0.33, 0.43, 0.53])
+    assert (roar["accuracy 0% (retrained, unmodified)"] == 0.8).all()
     assert roar[roar.run == "r2"].sort_values("rank")["method"].tolist() == ENTRIES[::-1]
     plug = roar[roar.method == "gradient_x_smoothed"]
     assert (plug["kind"] == "plug-in").all() and (roar[roar.method != "gradient_x_smoothed"]["kind"] == "built-in").all()

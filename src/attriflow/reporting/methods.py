@@ -56,6 +56,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "lower", "test accuracy after retraining without the top pixels (mean over the removed fractions)"),
 )}
 ATTRIBUTE_COST = "logs/benchmarks/attribute/{run}/*/{entry}.tsv"
+ROAR_UNMODIFIED = "results/roar/{run}/none/0/metrics.json"
 
 
 def result_files(evaluations: Sequence[str], runs: Sequence[str], entries: Sequence[str],
@@ -66,9 +67,11 @@ def result_files(evaluations: Sequence[str], runs: Sequence[str], entries: Seque
     for ev, run, entry in itertools.product(evaluations, runs, entries):
         b = BENCHMARKS[ev]
         if ev == "roar":
-            files += [b.result.format(run=run, entry=entry, fraction=f) for f in fractions]
+            files += [b.result.format(run=run, entry=entry, fraction=f) for f in fractions if f > 0]
         else:
             files.append(b.result.format(run=run, entry=entry))
+    if "roar" in evaluations:  # the 0% point: each run retrained on unmodified data with the same budget
+        files += [ROAR_UNMODIFIED.format(run=run) for run in runs]
     return files
 
 
@@ -140,21 +143,28 @@ def _perturbation(b, runs, entries, fractions, root):
     return table, df, lambda path: _plot("plot_perturbation", df, path, title=b.title)
 
 
+def _accuracy(path: Path) -> float:
+    try:
+        return float(read_json(path)["test"]["accuracy"])
+    except (KeyError, TypeError):
+        raise UserError(f"{path}: no test.accuracy") from None
+
+
 def _roar(b, runs, entries, fractions, root):
-    rows = []
-    for run, entry, fraction in itertools.product(runs, entries, fractions):
-        path = root / b.result.format(run=run, entry=entry, fraction=fraction)
-        metrics = read_json(path)
-        try:
-            accuracy = float(metrics["test"]["accuracy"])
-        except (KeyError, TypeError):
-            raise UserError(f"{path}: no test.accuracy") from None
-        rows.append({"run": run, "method": entry, "fraction": fraction / 100, "accuracy": accuracy})
+    fractions = [f for f in fractions if f > 0]
+    unmodified = {run: _accuracy(root / ROAR_UNMODIFIED.format(run=run)) for run in runs}
+    rows = [{"run": run, "method": entry, "fraction": f / 100,
+             "accuracy": _accuracy(root / b.result.format(run=run, entry=entry, fraction=f))}
+            for run, entry, f in itertools.product(runs, entries, fractions)]
     long = pd.DataFrame(rows)
     wide = long.pivot_table(index=["run", "method"], columns="fraction", values="accuracy", sort=False)
     wide.columns = [f"accuracy {round(100 * f)}%" for f in wide.columns]
     table = wide.reset_index()
+    table.insert(2, "accuracy 0% (retrained, unmodified)", table["run"].map(unmodified))
     table["score"] = long.groupby(["run", "method"], sort=False)["accuracy"].mean().to_numpy()
+    curves_ours = pd.concat([long, pd.DataFrame([{"run": r, "method": e, "fraction": 0.0, "accuracy": unmodified[r]}
+                                                 for r in runs for e in entries])], ignore_index=True)
+    baseline = unmodified[runs[0]] if len(runs) == 1 else None
     pub, source = _published_roar()
     curves = []
     for f in fractions:
@@ -164,7 +174,8 @@ def _roar(b, runs, entries, fractions, root):
     if curves:
         table["published source"] = table["method"].map(lambda m: source if m in pub else "")
     published_curves = pd.DataFrame(curves) if curves else None
-    return table, long, lambda path: _plot("plot_roar", long, path, published=published_curves, title=b.title)
+    return table, long, lambda path: _plot("plot_roar", curves_ours.sort_values("fraction"), path,
+                                           published=published_curves, baseline=baseline, title=b.title)
 
 
 def _plot(name: str, df: pd.DataFrame, path: Path, **kwargs) -> Path:
