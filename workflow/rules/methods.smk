@@ -1,9 +1,7 @@
 # Benchmark of attribution methods: every generic evaluation over benchmark.methods x benchmark.runs,
 # built-in and plug-in methods alike, into reports/methods/ (tables, figures, ranking, stability, cost).
-from pathlib import Path
-
 from attriflow.plugins import check_workflow_config
-from attriflow.reporting.methods import output_names, result_files
+from attriflow.reporting.methods import report_outputs, result_files
 
 # At parse time, before any job: publish attribution.extra to the jobs and refuse a broken plug-in by name.
 PLUGINS = check_workflow_config(config)
@@ -13,27 +11,7 @@ BENCHMARK_RUNS = BENCHMARK.get("runs", [])
 BENCHMARK_EVALUATIONS = BENCHMARK.get(
     "evaluations", ["randomisation", "class_sensitivity", "perturbation", "roar"]
 )
-METHODS_REPORT = [
-    f"reports/methods/{name}" for name in output_names(BENCHMARK_EVALUATIONS)
-]
-
-
-def benchmark_method_of():
-    """Entry of attribution.methods -> the registered method it runs (alias entries name theirs)."""
-    entries = config["attribution"]["methods"]
-    return {e: (entries.get(e) or {}).get("method", e) for e in BENCHMARK_METHODS}
-
-
-def methods_report_outputs():
-    """reports/methods/* by name; tables (CSV), figures and the summary get a caption in the report."""
-    out = {}
-    for path in METHODS_REPORT:
-        p = Path(path)
-        key = f"{p.parent.name}_{p.stem}_{p.suffix[1:]}"
-        shown = p.suffix in (".csv", ".png") or p.name == "summary.md"
-        caption = f"../report/methods/{p.stem}.rst"
-        out[key] = report(path, caption=caption, category="methods") if shown else path
-    return out
+METHODS_OUTPUTS = report_outputs(BENCHMARK_EVALUATIONS)
 
 
 rule methods_report:
@@ -45,7 +23,16 @@ rule methods_report:
             config["roar"]["fractions"],
         ),
     output:
-        **methods_report_outputs(),
+        **{
+            key: (
+                report(
+                    path, caption=f"../report/methods/{cap}.rst", category="methods"
+                )
+                if cap
+                else path
+            )
+            for key, (path, cap) in METHODS_OUTPUTS.items()
+        },
     log:
         "logs/report/methods/report.log",
     localrule: True
@@ -56,7 +43,9 @@ rule methods_report:
         runs=BENCHMARK_RUNS,
         evaluations=BENCHMARK_EVALUATIONS,
         fractions=config["roar"]["fractions"],
-        method_of=json.dumps(benchmark_method_of(), sort_keys=True),
+        method_of=json.dumps(
+            {e: method_of(e) for e in BENCHMARK_METHODS}, sort_keys=True
+        ),
         plugins=[p.name for p in PLUGINS if p.kind == "method"],
         scale=SCALE,
         seed=config["seed"],
@@ -69,7 +58,7 @@ rule methods_report:
 
 rule methods_manifest:
     input:
-        METHODS_REPORT,
+        [path for path, _ in METHODS_OUTPUTS.values()],
     output:
         "reports/methods/all",
     log:

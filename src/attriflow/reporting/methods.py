@@ -369,6 +369,17 @@ def summary_text(summary: pd.DataFrame, stability: pd.DataFrame, cost: pd.DataFr
     return "\n".join(lines) + "\n"
 
 
+def report_outputs(evaluations: Sequence[str], out_dir: str = "reports/methods") -> dict[str, tuple[str, str | None]]:
+    """The workflow's outputs of the methods report: key -> (path, caption name or None); tables (CSV),
+    figures and the summary have a caption ``workflow/report/methods/<name>.rst``, Markdown twins none."""
+    out = {}
+    for name in output_names(evaluations):
+        p = Path(name)
+        shown = p.suffix in (".csv", ".png") or p.name == "summary.md"
+        out[f"{p.parent.name}_{p.stem}_{p.suffix[1:]}".lstrip(".")] = (f"{out_dir}/{name}", p.stem if shown else None)
+    return out
+
+
 def output_names(evaluations: Sequence[str]) -> list[str]:
     """The files ``build_methods_report`` writes under ``reports/methods`` (relative paths)."""
     names = []
@@ -379,4 +390,5 @@ def output_names(evaluations: Sequence[str]) -> list[str]:
     return names + ["figures/ranking.png", "summary.md"]
 
 
-__all__ = ["BENCHMARKS", "build_methods_report", "kendall", "output_names", "rank", "read_cost", "result_files"]
+__all__ = ["BENCHMARKS", "build_methods_report", "kendall", "output_names", "rank", "read_cost", "report_outputs",
+           "result_files"]
