@@ -376,7 +376,8 @@ def report_outputs(evaluations: Sequence[str], out_dir: str = "reports/methods")
     for name in output_names(evaluations):
         p = Path(name)
         shown = p.suffix in (".csv", ".png") or p.name == "summary.md"
-        out[f"{p.parent.name}_{p.stem}_{p.suffix[1:]}".lstrip(".")] = (f"{out_dir}/{name}", p.stem if shown else None)
+        key = "_".join(part for part in (p.parent.name, p.stem, p.suffix[1:]) if part)
+        out[key] = (f"{out_dir}/{name}", p.stem if shown else None)
     return out
 
 
