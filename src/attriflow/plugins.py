@@ -338,7 +338,8 @@ def check_plugins(extra: Sequence[str] | None = None) -> list[Plugin]:
 
 
 def benchmark_entries(config: Mapping[str, Any]) -> list[str]:
-    """Config ``benchmark.methods``, each checked to be an entry of ``attribution.methods`` or a plain name."""
+    """Config ``benchmark.methods``, each checked to be an entry of ``attribution.methods`` or a plain name;
+    ``benchmark.runs`` checked to be runs of the config."""
     entries = list((config.get("benchmark") or {}).get("methods") or [])
     configured = (config.get("attribution") or {}).get("methods") or {}
     for entry in entries:
@@ -347,6 +348,10 @@ def benchmark_entries(config: Mapping[str, Any]) -> list[str]:
         spec = configured.get(entry) or {}
         if not isinstance(spec, Mapping):
             raise UserError(f"attribution.methods.{entry}: expected a mapping of parameters, got {spec!r}")
+    runs = list((config.get("benchmark") or {}).get("runs") or [])
+    unknown = [r for r in runs if r not in (config.get("runs") or {})]
+    if unknown:
+        raise UserError(f"benchmark.runs: {unknown} are not runs of this config; valid: {', '.join(config.get('runs') or {})}")
     return entries
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from attriflow.attribution import attribute, describe_methods, get_method, list_methods
+from attriflow.errors import UserError
 from attriflow.models import create_model
 from attriflow.plugins import (
     PluginError, check_plugins, check_workflow_config, external_methods, load_external_methods,
@@ -145,3 +146,11 @@ def test_a_broken_model_entry_point_is_refused_by_name(source, message, tmp_path
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(PluginError, match=message):
         check_plugins([])
+
+
+def test_benchmark_runs_must_be_runs_of_the_config():
+    config = {"runs": {"a": {}}, "attribution": {"methods": {}}, "benchmark": {"methods": ["gradient"], "runs": ["a", "b"]}}
+    with pytest.raises(UserError, match=r"benchmark.runs: \['b'\] are not runs of this config; valid: a"):
+        check_workflow_config(config)
+    with pytest.raises(UserError, match=r"benchmark.methods: 'two words'"):
+        check_workflow_config({**config, "benchmark": {"methods": ["two words"], "runs": ["a"]}})
