@@ -160,3 +160,10 @@ def test_png_figures_are_real(results):
     for png in (out / "figures").glob("*.png"):
         pixels = matplotlib.image.imread(png)
         assert pixels.shape[0] > 200 and len(pd.unique(pixels.reshape(-1, pixels.shape[-1])[:, 0])) > 10, png.name
+
+
+def test_a_nan_score_ranks_last():
+    from attriflow.reporting.methods import rank
+
+    table = pd.DataFrame({"run": "r", "method": ["a", "b", "c"], "score": [0.5, math.nan, 0.1]})
+    assert rank(table, "lower").tolist() == [2, 3, 1] and rank(table, "higher").tolist() == [1, 3, 2]

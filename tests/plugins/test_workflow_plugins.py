@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from attriflow.reporting.methods import output_names
+from attriflow.reporting.methods import BENCHMARKS, output_names
 
 from .conftest import plant
 
@@ -63,7 +63,8 @@ def example_run(example_site, tmp_path_factory):
 
 def test_the_example_is_a_row_of_every_benchmark_table(example_run):
     cfg = yaml.safe_load((example_run / "config" / "plugin.yaml").read_text())
-    evaluations = cfg["benchmark"]["evaluations"]
+    evaluations = cfg["benchmark"].get("evaluations", list(BENCHMARKS))
+    assert evaluations == list(BENCHMARKS)  # the smoke config benchmarks on all four
     manifest = (example_run / "reports/methods/all").read_text()
     assert all(f"reports/methods/{name}" in manifest for name in output_names(evaluations))
     for ev in evaluations:

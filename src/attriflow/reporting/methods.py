@@ -205,8 +205,9 @@ def _published_perturbation() -> dict[str, tuple[float, str]]:
 
 
 def rank(table: pd.DataFrame, direction: str) -> pd.Series:
-    """Rank 1 = best within each run (ties share the lower rank)."""
-    return table.groupby("run")["score"].rank(ascending=direction == "lower", method="min")
+    """Rank 1 = best within each run (ties share the lower rank; a score that is NaN, e.g. the
+    similarity of a constant map, ranks last)."""
+    return table.groupby("run")["score"].rank(ascending=direction == "lower", method="min", na_option="bottom")
 
 
 def kendall(ranks: pd.DataFrame, by: str, over: str) -> pd.DataFrame:
