@@ -45,6 +45,7 @@ rule paper_manifest:
 rule index:
     input:
         manifests=expand("reports/{paper}/all", paper=PAPERS),
+        methods="reports/methods/all",
         dvc="data.dvc",
     output:
         index="reports/all",

@@ -24,6 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_manifest)
 
+    p = rsub.add_parser("methods", help="reports/methods: every benchmarked method on every benchmark, ranked, with costs")
+    p.add_argument("--methods", nargs="+", required=True, help="entries of config attribution.methods (benchmark.methods)")
+    p.add_argument("--runs", nargs="+", required=True, help="run ids (benchmark.runs)")
+    p.add_argument("--evaluations", nargs="+", required=True, help="benchmarks: randomisation class_sensitivity perturbation roar")
+    p.add_argument("--fractions", nargs="*", type=int, default=[], help="ROAR's removed percentages")
+    p.add_argument("--method-of-json", default="{}", help="entry -> registered method, for alias entries")
+    p.add_argument("--plugins", nargs="*", default=[], help="method names that come from plug-ins")
+    p.add_argument("--scale", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--root", default=".", help="folder holding results/ and logs/")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=_methods)
+
     p = rsub.add_parser("index", help="reports/all and reports/provenance.json from the paper manifests")
     p.add_argument("manifests", nargs="+")
     p.add_argument("--scale", required=True)
@@ -39,6 +52,17 @@ def _models(args) -> int:
     df = models_table([Path(r) for r in args.runs], scale=args.scale, paper=args.paper)
     write_table(df, args.out, title=f"{args.paper}: trained models at scale {args.scale}",
                 note="Test-split metrics of each model; columns 'published' and 'source' hold the papers' numbers where one exists.")
+    return 0
+
+
+def _methods(args) -> int:
+    import json
+
+    from attriflow.reporting.methods import build_methods_report
+
+    build_methods_report(args.methods, args.runs, args.fractions, args.evaluations, args.out_dir,
+                         method_of=json.loads(args.method_of_json), plugins=args.plugins, scale=args.scale,
+                         seed=args.seed, root=args.root)
     return 0
 
 
