@@ -64,7 +64,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-MinJobAge=600
+MinJobAge=3600
 ReturnToService=2
 SlurmdParameters=config_overrides
 GresTypes=gpu
@@ -115,15 +115,19 @@ snakemake reports/all --configfile config/smoke.yaml --workflow-profile profiles
 wall=$(( $(date +%s) - start ))
 
 # 6. Did the jobs go through sbatch? Every submission snakemake reports must have a SLURM job id that
-#    slurmctld knows (MinJobAge=600 keeps finished jobs visible to scontrol) and a SLURM log file.
-mapfile -t ids < <(grep -oE 'submitted with SLURM jobid [0-9]+' "$WORK/slurm_local.log" | grep -oE '[0-9]+$' | sort -u)
+#    slurmctld ran to exit status 0: scontrol while it keeps the record (MinJobAge), else slurmctld's log.
+mapfile -t ids < <(grep -oE 'submitted with SLURM jobid [0-9]+' "$WORK/slurm_local.log" | grep -oE '[0-9]+$' | sort -un)
 [ "${#ids[@]}" -gt 0 ] || die "no job was submitted through sbatch (see $WORK/slurm_local.log)"
-checked=0
+checked=0 gpu=0
 for id in "${ids[@]}"; do
-    if scontrol show job "$id" 2>/dev/null | grep -q "JobState=COMPLETED"; then checked=$((checked + 1)); fi
+    if scontrol show job "$id" 2>/dev/null | grep -q "JobState=COMPLETED" \
+        || grep -q "_job_complete: JobId=$id WEXITSTATUS 0" /var/log/slurm/slurmctld.log; then
+        checked=$((checked + 1))
+    fi
+    grep -qE "Allocate JobId=$id .*Partition=gpu|Started JobId=$id in gpu " /var/log/slurm/slurmctld.log && gpu=$((gpu + 1))
 done
 logs=$(find "$WORK/.snakemake/slurm_logs" -name '*.log' 2>/dev/null | wc -l)
-say "${#ids[@]} jobs through sbatch ($checked checked COMPLETED with scontrol, $logs SLURM log files), wall ${wall} s"
-[ "$checked" -eq "${#ids[@]}" ] || die "some submitted jobs are not COMPLETED in slurmctld"
-test -s reports/all || die "reports/all was not built"
-echo "slurm_local: ${#ids[@]} jobs through sbatch ($checked checked with scontrol), wall ${wall} s, workdir $WORK"
+say "${#ids[@]} jobs through sbatch ($checked completed with exit 0 in slurmctld, $gpu in the gpu partition, $logs SLURM log files), wall ${wall} s"
+[ "$checked" -eq "${#ids[@]}" ] || die "some submitted jobs did not complete in slurmctld (see /var/log/slurm/slurmctld.log)"
+test -s reports/all && test -s reports/index.html || die "reports/all or reports/index.html was not built"
+echo "slurm_local: ${#ids[@]} jobs through sbatch ($checked completed in slurmctld, $gpu on the gpu partition), wall ${wall} s, load average $(cut -d' ' -f1-3 /proc/loadavg), workdir $WORK"
