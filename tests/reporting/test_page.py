@@ -110,6 +110,7 @@ def test_provenance_has_commit_config_hash_versions_and_time_per_rule(reports_tr
     assert times.loc["train", "jobs"] == 2 and times.loc["train", "total_s"] == pytest.approx(4.0)
     assert times.loc["data", "max_s"] == pytest.approx(4.0)
     assert "8.0 s of job time over 3 jobs" in prov
+    assert '<td>train</td><td class="num">2</td>' in prov  # numpy counts are numbers too
 
 
 def test_a_manifest_listing_a_missing_file_is_an_error(reports_tree, capsys):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import numbers
 import os
 import platform
 from datetime import datetime, timezone
@@ -115,7 +116,7 @@ def html_table(df: pd.DataFrame, cls: str = "data", max_rows: int | None = MAX_T
             text = html.escape(_fmt(v))
             if col == "holds" and str(v) in HOLDS:
                 cells.append(f'<td class="holds holds-{str(v).replace(" ", "-")}">{text}</td>')
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            elif isinstance(v, numbers.Number) and not isinstance(v, bool):
                 cells.append(f'<td class="num">{text}</td>')
             else:
                 cells.append(f"<td>{text}</td>")
