@@ -56,7 +56,6 @@ def _check_page(drv, page: Path, shot: Path, min_images: int = 1) -> dict:
     return {"images": len(images), "tables": len(tables), "title": title}
 
 
-
 @pytest.fixture()
 def check_page():
     """``check_page(driver, page, screenshot)``: the page's browser checks, as a fixture for any test folder."""

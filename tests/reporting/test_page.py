@@ -113,6 +113,21 @@ def test_provenance_has_commit_config_hash_versions_and_time_per_rule(reports_tr
     assert '<td>train</td><td class="num">2</td>' in prov  # numpy counts are numbers too
 
 
+def test_empty_tables_are_said_not_drawn(reports_tree):
+    import shutil
+
+    shutil.rmtree(reports_tree / "logs")
+    pd.DataFrame({"ours": [], "published": []}).to_csv(reports_tree / "reports/alpha/tables/drops.csv", index=False)
+    from attriflow.reporting.manifest import write_manifest
+
+    write_manifest("alpha", "smoke", read_manifest("reports/alpha/all"), "reports/alpha/all")  # new hash
+    page = build(reports_tree)
+    drops = page.split('id="alpha-drops"')[1].split("</h3>")[1].split("<h3")[0]
+    assert "<table" not in drops and "0 rows" in drops
+    assert "no benchmark files found" in page
+    assert all("<tbody></tbody>" not in part for part in page.split("<table")[1:])
+
+
 def test_a_manifest_listing_a_missing_file_is_an_error(reports_tree, capsys):
     (reports_tree / "reports/beta/figures/auroc.png").unlink()
     build(reports_tree, expect_rc=1)

@@ -207,7 +207,8 @@ def _paper_section(paper: str, files: list[Path], page_dir: Path, captions_dir: 
         parts.append(f'<h3 id="{html.escape(paper)}-{html.escape(t.stem)}">Table: {html.escape(t.stem)}</h3>')
         if cap:
             parts.append(f'<div class="caption">{cap}</div>')
-        parts.append(html_table(df))
+        if len(df):  # a table without rows is said in words, not drawn empty
+            parts.append(html_table(df))
         parts.append(f'<p class="note">{len(df)} rows{more}; <a href="{rel(t)}">CSV</a></p>')
     for f in figures:
         cap = render_caption(captions_dir, paper, f.stem, config) or f"<p>{html.escape(f.stem)}</p>"
@@ -235,7 +236,7 @@ def _provenance_section(prov: dict, config: dict | None, times: pd.DataFrame) ->
     return (f'<section id="provenance"><h2>Provenance</h2><dl class="prov">{dl}</dl>'
             f"<h3>Package versions</h3>{html_table(versions, max_rows=None)}"
             f"<h3>Wall time per rule</h3><p class=\"note\">From Snakemake's benchmark files (logs/benchmarks/): {html.escape(total)}; "
-            f"jobs of a rule may have run in parallel.</p>{html_table(times, max_rows=None)}</section>")
+            f"jobs of a rule may have run in parallel.</p>{html_table(times, max_rows=None) if len(times) else ''}</section>")
 
 
 def build_page(manifests: dict[str, str | Path], out: str | Path, *, provenance: dict, claims: pd.DataFrame,
