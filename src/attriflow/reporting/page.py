@@ -253,7 +253,7 @@ def build_page(manifests: dict[str, str | Path], out: str | Path, *, provenance:
     claims_intro = (f"{len(claims)} claims checked against this run: {int(summary['yes'].sum())} hold, {n_no} do not hold, "
                     f"{int(summary['not at this scale'].sum())} cannot be judged at this scale.") if len(claims) else \
         "No paper has written its claims table yet (reports/&lt;id&gt;/tables/claims.csv)."
-    claims_html = html_table(claims.drop(columns=[]), cls="data claims", max_rows=None) if len(claims) else ""
+    claims_html = html_table(claims, cls="data claims", max_rows=None) if len(claims) else ""
     nav = "".join(f'<a href="#paper-{html.escape(p)}">{html.escape(p)}</a>' for p in papers)
     scale = html.escape(str(provenance.get("scale")))
     body = f"""<!DOCTYPE html>
