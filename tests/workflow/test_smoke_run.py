@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 PAPERS = ["semantic-cxr", "pathways", "positive-grad", "mkd", "prunegrad"]
 pytestmark = pytest.mark.workflow
 
