@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--page", help="also write this HTML page (reports/index.html) from the manifests")
+    p.add_argument("--claims", help="also collect every paper's tables/claims.csv into this CSV (reports/claims.csv)")
+    p.add_argument("--config-json", help="the workflow's config as JSON: its hash and device go into the page, captions see it")
+    p.add_argument("--captions", help="folder of report captions, <folder>/<paper>/<name>.rst (workflow/report)")
+    p.add_argument("--benchmarks", help="Snakemake benchmark folder for the wall time per rule (logs/benchmarks)")
     p.set_defaults(func=_index)
 
 
@@ -76,5 +81,20 @@ def _manifest(args) -> int:
 def _index(args) -> int:
     from attriflow.reporting.manifest import write_index
 
-    write_index(args.manifests, args.scale, args.seed, args.out)
+    prov = write_index(args.manifests, args.scale, args.seed, args.out)
+    if args.page or args.claims:
+        import json
+
+        from attriflow.reporting.claims import collect_claims, write_claims
+        from attriflow.reporting.page import build_page, read_manifest
+
+        manifests = {Path(m).parent.name: Path(m) for m in args.manifests}
+        claim_files = [f for m in manifests.values() for f in read_manifest(m) if f.name == "claims.csv"]
+        claims = collect_claims(claim_files)
+        if args.claims:
+            write_claims(claims, args.claims)
+        if args.page:
+            config = json.loads(args.config_json) if args.config_json else None
+            build_page(manifests, args.page, provenance=prov, claims=claims, config=config,
+                       captions_dir=args.captions, benchmarks_dir=args.benchmarks)
     return 0
