@@ -56,6 +56,7 @@ def _attribute(args) -> int:
     from tqdm.auto import tqdm
 
     from attriflow.attribution import attribute_with_predictions, save_attributions
+    from attriflow.models.heads import head_of
     from attriflow.utils.provenance import seed_everything
 
     try:
@@ -71,12 +72,13 @@ def _attribute(args) -> int:
         data = data.subset(slice(0, args.limit))
     if args.target == "label" and data.task not in ("multiclass", "binary"):
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
+    head = head_of(info)  # binary: label 0 / 1 explains -logit / +logit (attriflow.models.heads)
     device = next(model.parameters()).device
     maps, targets, logits, used = [], [], [], params
     for start in tqdm(range(0, len(data), args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
         x = data.images[start:start + args.chunk].to(device)
         t = data.targets[start:start + args.chunk].to(device) if args.target == "label" else None
-        rec = attribute_with_predictions(model, x, t, args.method, **params)
+        rec = attribute_with_predictions(model, x, t, args.method, head=head, **params)
         maps.append(rec.maps.cpu()), targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
         used = rec.params  # with every default filled in
     save_attributions(args.out, torch.cat(maps), torch.cat(targets), torch.cat(logits), args.method, used,

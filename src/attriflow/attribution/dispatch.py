@@ -18,6 +18,7 @@ from attriflow.attribution.registry import get_method
 from attriflow.attribution.storage import AttributionRecord
 from attriflow.attribution.targets import TargetLike, as_target_tensor, predict
 from attriflow.errors import UserError
+from attriflow.models.heads import ScoreHead, check_head, predicted
 
 REDUCTIONS = ("sum", "mean", "max_abs", None)
 
@@ -28,6 +29,7 @@ def attribute(
     target: TargetLike,
     method: str,
     *,
+    head: str = "multiclass",
     reduce: str | None = "sum",
     absolute: bool = False,
     **params: Any,
@@ -38,7 +40,11 @@ def attribute(
         ``model.eval()`` first; its hooks, modules, parameters and flags are unchanged afterwards).
     x: (N, C, H, W) float tensor; computed on the model's device and dtype, returned on x's.
     target: an int (same class for every image), a (N,) integer tensor or sequence, or None for
-        the model's predicted class (costs one extra forward pass without gradients).
+        the model's predicted class (costs one extra forward pass without gradients); classes are
+        indexed as ``head`` says.
+    head: what the outputs mean (:mod:`attriflow.models.heads`): 'multiclass' (default; logit k),
+        'binary' (one logit z: class 1 explains z, class 0 explains -z), 'multilabel' (label k),
+        'zones' (index 4 * zone + class; target None refused), 'regression' (output k).
     method: a registered name (``list_methods()``, ``attriflow methods``); ``params`` are its
         documented parameters.
     reduce: 'sum' (default), 'mean' or 'max_abs' (signed value of largest magnitude) over
@@ -46,6 +52,7 @@ def attribute(
     absolute: take absolute values before the reduction (signs are kept by default).
     """
     spec = get_method(method)
+    head = check_head(head)
     resolved, batch_size = _method_parameters(spec, params)
     if reduce not in REDUCTIONS:
         raise UserError(f"reduce={reduce!r} is not valid; valid: {', '.join(map(repr, REDUCTIONS))}")
@@ -53,8 +60,8 @@ def attribute(
         raise UserError(f"absolute must be True or False, got {absolute!r}")
     xw = _model_input(model, x)
     rows_per_pass = batch_size or resolved.get("batch_size")
-    t = resolve_target(model, xw, target, rows_per_pass)
-    with torch.enable_grad():
+    t = resolve_target(model, xw, target, rows_per_pass, head=head)
+    with ScoreHead(model, head), torch.enable_grad():
         if spec.chunk and batch_size and batch_size < len(xw):
             raw = torch.cat([
                 spec.call(model, xw[i : i + batch_size], t[i : i + batch_size], resolved)
@@ -66,16 +73,17 @@ def attribute(
 
 
 def attribute_with_predictions(
-    model: nn.Module, x: Tensor, target: TargetLike, method: str, **params: Any
+    model: nn.Module, x: Tensor, target: TargetLike, method: str, *, head: str = "multiclass", **params: Any
 ) -> AttributionRecord:
-    """``attribute`` plus the model's logits, the explained classes and every parameter used (defaults
-    filled in), ready for ``save_attributions``; one extra forward pass without gradients."""
-    used = parameters_used(method, **params)
+    """``attribute`` plus the model's raw outputs (logits), the explained classes (indexed as
+    ``head`` says) and every parameter used (defaults and ``head`` filled in), ready for
+    ``save_attributions``; one extra forward pass without gradients."""
+    used = parameters_used(method, head=head, **params)
     xw = _model_input(model, x)
     logits = predict(model, xw, used["batch_size"])
     t = as_target_tensor(target, len(xw), xw.device)
-    t = logits.argmax(1) if t is None else t
-    maps = attribute(model, x, t, method, **params)
+    t = predicted(head, logits) if t is None else t
+    maps = attribute(model, x, t, method, head=head, **params)
     return AttributionRecord(
         maps=maps, targets=t.to(x.device), logits=logits.to(x.device), method=method, params=used,
     )
@@ -85,7 +93,8 @@ def parameters_used(method: str, **params: Any) -> dict[str, Any]:
     """Every parameter ``attribute(..., method, **params)`` runs with, defaults filled in (for records)."""
     spec = get_method(method)
     given = dict(params)
-    common = {"reduce": given.pop("reduce", "sum"), "absolute": given.pop("absolute", False)}
+    common = {"reduce": given.pop("reduce", "sum"), "absolute": given.pop("absolute", False),
+              "head": check_head(given.pop("head", "multiclass"))}
     resolved, batch_size = _method_parameters(spec, given)
     return {"batch_size": batch_size, **resolved, **common}
 
@@ -97,11 +106,12 @@ def _method_parameters(spec, params: dict[str, Any]) -> tuple[dict[str, Any], in
     return spec.resolve(params), batch_size
 
 
-def resolve_target(model: nn.Module, x: Tensor, target: TargetLike, batch_size: int | None = None) -> Tensor:
-    """``target`` as a (N,) long tensor on x's device; None becomes the predicted class."""
+def resolve_target(model: nn.Module, x: Tensor, target: TargetLike, batch_size: int | None = None,
+                   head: str = "multiclass") -> Tensor:
+    """``target`` as a (N,) long tensor on x's device; None becomes the predicted class of ``head``."""
     t = as_target_tensor(target, len(x), x.device)
     if t is None:
-        t = predict(model, x, batch_size).argmax(1)
+        t = predicted(head, predict(model, x, batch_size))
     return t
 
 
