@@ -7,6 +7,7 @@ methods); applies ``absolute`` and ``reduce``; returns on x's device with x's dt
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any
 
@@ -61,7 +62,7 @@ def attribute(
     xw = _model_input(model, x)
     rows_per_pass = batch_size or resolved.get("batch_size")
     t = resolve_target(model, xw, target, rows_per_pass, head=head)
-    with ScoreHead(model, head), torch.enable_grad():
+    with ScoreHead(model, head), torch.enable_grad(), input_errors(x):
         if spec.chunk and batch_size and batch_size < len(xw):
             raw = torch.cat([
                 spec.call(model, xw[i : i + batch_size], t[i : i + batch_size], resolved)
@@ -69,6 +70,7 @@ def attribute(
             ])
         else:
             raw = spec.call(model, xw, t, resolved)
+    check_finite(raw, f"{method} maps")
     return reduce_channels(raw.detach(), reduce, absolute).to(device=x.device, dtype=x.dtype)
 
 
@@ -80,7 +82,9 @@ def attribute_with_predictions(
     ``save_attributions``; one extra forward pass without gradients."""
     used = parameters_used(method, head=head, **params)
     xw = _model_input(model, x)
-    logits = predict(model, xw, used["batch_size"])
+    with input_errors(x):
+        logits = predict(model, xw, used["batch_size"])
+    check_finite(logits, "the model's outputs")
     t = as_target_tensor(target, len(xw), xw.device)
     t = predicted(head, logits) if t is None else t
     maps = attribute(model, x, t, method, head=head, **params)
@@ -111,8 +115,34 @@ def resolve_target(model: nn.Module, x: Tensor, target: TargetLike, batch_size: 
     """``target`` as a (N,) long tensor on x's device; None becomes the predicted class of ``head``."""
     t = as_target_tensor(target, len(x), x.device)
     if t is None:
-        t = predicted(head, predict(model, x, batch_size))
+        with input_errors(x):
+            logits = predict(model, x, batch_size)
+        check_finite(logits, "the model's outputs")
+        t = predicted(head, logits)
     return t
+
+
+@contextlib.contextmanager
+def input_errors(x: Tensor):
+    """Turn a shape error inside the model (images of a size or channel count it cannot take) into a
+    UserError naming the images' shape."""
+    try:
+        yield
+    except RuntimeError as exc:
+        text = str(exc)
+        if any(word in text for word in ("shape", "size", "channels", "dimension")):
+            raise UserError(f"the model cannot run on images of shape {tuple(x.shape)} (N, C, H, W): {text.splitlines()[0]}; "
+                            "give images of the size and channel count it was trained on") from exc
+        raise
+
+
+def check_finite(values: Tensor, what: str) -> None:
+    """A UserError naming the first images whose ``values`` hold NaN or infinity."""
+    bad = ~torch.isfinite(values.detach().reshape(len(values), -1)).all(1)
+    if bool(bad.any()):
+        rows = bad.nonzero()[:, 0].tolist()
+        raise UserError(f"{what} are not finite (NaN or infinity) for {len(rows)} of {len(values)} images "
+                        f"(first: {rows[:5]}); the model's weights or the images are broken")
 
 
 def reduce_channels(maps: Tensor, reduce: str | None, absolute: bool = False) -> Tensor:
@@ -147,6 +177,10 @@ def _model_input(model: nn.Module, x: Any) -> Tensor:
             "forward passes update running statistics; call model.eval() first",
             stacklevel=3,
         )
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None and x.shape[1] != conv.in_channels:
+        raise UserError(f"x has {x.shape[1]} channels, but the model's first convolution takes {conv.in_channels}; "
+                        "give images with the channel count the model was trained on")
     ref = next(model.parameters(), None)
     if ref is None:
         ref = next(model.buffers(), None)

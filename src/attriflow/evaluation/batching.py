@@ -68,8 +68,14 @@ def as_targets(target: int | Tensor | None, n: int, device: torch.device,
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 64) -> Tensor:
-    """The model's outputs for ``x`` in chunks of ``batch_size`` (no graph kept)."""
-    return torch.cat([model(x[s]) for s in chunks(len(x), batch_size)])
+    """The model's outputs for ``x`` in chunks of ``batch_size`` (no graph kept); a UserError for
+    images the model cannot take or outputs that are not finite."""
+    from attriflow.attribution.dispatch import check_finite, input_errors
+
+    with input_errors(x):
+        out = torch.cat([model(x[s]) for s in chunks(len(x), batch_size)])
+    check_finite(out, "the model's outputs")
+    return out
 
 
 def explain_checked(explain: Explainer, name: str, model: nn.Module, x: Tensor, target: Tensor,

@@ -220,6 +220,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     for part, subset in data.items():
         if subset.task != task:
             raise UserError(f"spec task {task!r} but the {part} set of {spec['dataset']!r} is a {subset.task!r} task")
+    tasks.check_classes_present(task, data.train, f"run {run_id}: the train split of {spec['dataset']!r}")
 
     model, init_report = build_model(spec, task, data.train, runs_dir, weights_dir)
     model.to(device)
