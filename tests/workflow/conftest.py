@@ -17,12 +17,15 @@ ROAR = [f"results/roar/shapes32-resnet8/{m}/50/metrics.json" for m in ("gradient
 SMOKE = ["snakemake", "--cores", "2", "reports/all", *ROAR, "--configfile", "config/smoke.yaml"]
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+def env(work: Path) -> dict[str, str]:
+    """The environment of a command in the copy ``work``: its own ``src`` first on the import path,
+    so a run uses the code as copied, whatever changes in the checkout meanwhile."""
+    path = os.pathsep.join(filter(None, [str(work / "src"), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": path}
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env())
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env(cwd))
     if res.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((cwd / "logs").rglob("*.log"))) if (cwd / "logs").exists() else ""
         raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}\n{logs}")
@@ -37,9 +40,14 @@ def copy_tree(work: Path) -> Path:
         if src.is_file():
             (work / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, work / rel)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], work)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"], work)
+    run([*git, "add", "-A"], work)
+    # fixed dates: two copies of the same files get the same commit, as two clones of one commit do
+    date = "2026-01-01T00:00:00+00:00"
+    res = subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=work, capture_output=True, text=True,
+                         env={**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date})
+    assert res.returncode == 0, res.stderr
     return work
 
 

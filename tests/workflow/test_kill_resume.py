@@ -43,7 +43,7 @@ def _group_commands(pgid: int) -> list[str]:
 
 def _kill_during(work: Path, command: str, marker: str | None, on_hold=None, timeout: float = 1500) -> None:
     """Start the smoke run; SIGKILL snakemake and all its jobs once ``command`` runs (and ``marker`` exists)."""
-    proc = subprocess.Popen(SMOKE, cwd=work, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(SMOKE, cwd=work, env=env(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + timeout
     try:
@@ -65,7 +65,7 @@ def _kill_during(work: Path, command: str, marker: str | None, on_hold=None, tim
 
 
 def _second_run_is_refused(work: Path) -> None:
-    res = subprocess.run(SMOKE, cwd=work, env=env(), capture_output=True, text=True, timeout=600)
+    res = subprocess.run(SMOKE, cwd=work, env=env(work), capture_output=True, text=True, timeout=600)
     assert res.returncode != 0
     assert "cannot be locked" in res.stdout + res.stderr
 
@@ -110,5 +110,5 @@ def test_verify_finds_both_runs_clean_and_names_a_changed_table(resumed, workdir
     assert run(["attriflow", "verify"], workdir).returncode == 0
     table = next(resumed.glob("reports/*/tables/models.csv"))
     table.write_text(table.read_text() + "\n")
-    res = subprocess.run(["attriflow", "verify"], cwd=resumed, env=env(), capture_output=True, text=True)
+    res = subprocess.run(["attriflow", "verify"], cwd=resumed, env=env(resumed), capture_output=True, text=True)
     assert res.returncode == 1 and f"changed: {table.relative_to(resumed).as_posix()}" in res.stdout
