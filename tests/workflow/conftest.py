@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PAPERS = ["semantic-cxr", "pathways", "positive-grad", "mkd", "prunegrad"]
 ROAR = [f"results/roar/shapes32-resnet8/{m}/50/metrics.json" for m in ("gradient", "random")]
-SMOKE = ["snakemake", "--cores", "2", "reports/all", *ROAR, "--configfile", "config/smoke.yaml"]
+BINARY = "cxr-weak-weighted"  # a one-logit head, through the generic evaluations
+EVAL = [f"results/eval/{kind}/{BINARY}/gradient.csv" for kind in ("perturbation", "class_sensitivity")]
+SMOKE = ["snakemake", "--cores", "2", "reports/all", *ROAR, *EVAL, "--configfile", "config/smoke.yaml"]
 
 
 def env(work: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from .conftest import PAPERS, ROOT, run
+from .conftest import BINARY, PAPERS, ROOT, run
 
 pytestmark = pytest.mark.workflow
 
@@ -85,8 +85,19 @@ def test_roar_jobs_retrain_on_masked_images_from_stored_maps(workdir):
         metrics = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/metrics.json")
         # at smoke scale: the point completes with a finite accuracy; orderings belong to the demo report
         assert math.isfinite(metrics["test"]["accuracy"])
+        assert metrics["method"] == method and metrics["percent"] == 50  # each point records what it is
         assert metrics["n_train"] == 96  # the smoke limit of the run being retrained
         for split, n in (("train", 96), ("test", metrics["n_test"])):
             rec = load_attributions(workdir / f"results/attributions/shapes32-resnet8/{split}/{method}.npz")
             assert rec.method == method and rec.maps.shape == (n, 32, 32)
             assert rec.provenance["scale"] == "smoke"
+
+
+def test_binary_head_evaluations_use_the_sigmoid(workdir):
+    """The review's defect, through the real workflow: a one-logit head's probability is not 1."""
+    import pandas as pd
+
+    df = pd.read_csv(workdir / f"results/eval/perturbation/{BINARY}/gradient.csv")
+    assert len(df) and (df["p_original"] < 1).all() and (df["rel_change"] > 0).any()
+    cs = pd.read_csv(workdir / f"results/eval/class_sensitivity/{BINARY}/gradient.csv")
+    assert len(cs) and (cs["other_class"] == 1 - cs["target"]).all()  # a binary head has classes 0 and 1
