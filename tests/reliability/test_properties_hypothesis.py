@@ -135,6 +135,9 @@ def _param_values(name: str, param):
     return garbage | st.floats(-2, 100)
 
 
+EXPLICIT = {"model", "x", "target", "method", "head", "reduce", "absolute"}  # given by name below
+
+
 @st.composite
 def attribute_calls(draw):
     method = draw(st.sampled_from(sorted(list_methods())) | st.text(max_size=8))
@@ -147,7 +150,8 @@ def attribute_calls(draw):
         if draw(st.booleans()):
             params[name] = draw(_param_values(name, param))
     if draw(st.booleans()):
-        params[draw(st.text(min_size=1, max_size=6))] = draw(garbage)
+        key = draw(st.text(min_size=1, max_size=6).filter(lambda k: k not in EXPLICIT))
+        params[key] = draw(garbage)  # an unknown parameter
     if draw(st.booleans()):
         params["batch_size"] = draw(small_ints | garbage)
     head = draw(st.sampled_from(sorted(WIDTHS)) | st.just("nonsense"))
