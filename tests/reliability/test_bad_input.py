@@ -36,6 +36,9 @@ def test_saved_model_records_its_sha256_and_loads(tmp_path):
     model, info = load_run(path.parent)
     assert info["task"] == "multiclass" and not model.training
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt", "model.pt.sha256"]  # no temp files
+    model2, info2 = load_run(path.parent)
+    again = save_model_file(tmp_path / "again" / "model.pt", model2, {k: v for k, v in info2.items() if k != "format"})
+    assert again.read_bytes() == path.read_bytes()  # the same weights and info give the same bytes
 
 
 def test_truncated_model_file_is_refused(tmp_path):

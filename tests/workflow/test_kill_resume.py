@@ -103,6 +103,7 @@ def test_a_killed_and_resumed_run_trains_the_same_weights(resumed, workdir):
         a = torch.load(workdir / rel, weights_only=True)["state_dict"]
         b = torch.load(resumed / rel, weights_only=True)["state_dict"]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), rel
+        assert (workdir / rel).read_bytes() == (resumed / rel).read_bytes(), rel  # and so the recorded SHA-256
 
 
 def test_verify_finds_both_runs_clean_and_names_a_changed_table(resumed, workdir):

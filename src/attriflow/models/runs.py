@@ -14,6 +14,8 @@ a clear error rather than a model with other weights.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,14 @@ def save_model_file(path: str | os.PathLike, model: nn.Module, info: dict[str, A
     """Write ``model``'s weights (on the CPU) and ``info`` (see the module docstring) atomically."""
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    # serialised in memory: torch.save names the zip's records after the file it writes, so a
+    # temporary file's random name would make two saves of the same weights differ in bytes
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "state_dict": state, **info}, buffer)
+    data = buffer.getvalue()
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "state_dict": state, **info}, tmp)
-        atomic_write_text(checksum_file_of(path), f"{sha256_file(tmp)}  {path.name}\n")
+        tmp.write_bytes(data)
+        atomic_write_text(checksum_file_of(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
     return path
 
 
