@@ -152,6 +152,10 @@ def initialise(model: nn.Module, name: str, init: str, *, reset_head: bool | Non
                             "earlier run on shape scenes: set init to that run's id")
         path = find_imagenet_weights(source, arch, weights_dir)
     report: dict[str, Any] = {"kind": kind, "path": None if path is None else str(path)}
+    if kind == "run":
+        from attriflow.models.runs import check_model_checksum
+
+        check_model_checksum(path)
     if path is not None:
         report.update(transfer_weights(model, load_weights_file(path), source=_describe(kind, init, path), reset_head=reset_head))
     return report

@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmarks", help="Snakemake benchmark folder for the wall time per rule (logs/benchmarks)")
     p.set_defaults(func=_index)
 
+    p = sub.add_parser("verify", help="recompute the SHA-256 of every file the manifests of reports/ list; say what changed")
+    p.add_argument("--reports", default="reports", help="the reports folder (default: reports)")
+    p.add_argument("--root", default=None, help="folder the manifest paths are relative to (default: the parent of --reports)")
+    p.set_defaults(func=_verify)
+
 
 def _models(args) -> int:
     from attriflow.reporting.models_table import models_table
@@ -98,3 +103,11 @@ def _index(args) -> int:
             build_page(manifests, args.page, provenance=prov, claims=claims, config=config,
                        captions_dir=args.captions, benchmarks_dir=args.benchmarks)
     return 0
+
+
+def _verify(args) -> int:
+    from attriflow.reporting.verify import verify_reports
+
+    result = verify_reports(args.reports, args.root)
+    print("\n".join(result.lines()))
+    return 0 if result.clean else 1
