@@ -25,6 +25,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist",),
     "fashion-mnist": ("fashion-mnist",),
     "mvtec-ad": ("mvtec-ad",),
+    "imagenet-val": ("imagenet-val",),
 }
 
 
