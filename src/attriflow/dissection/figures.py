@@ -76,9 +76,10 @@ def plot_semantic_examples(explained: list, path: PathLike, *, title: str = "Sem
 def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str, order: Sequence[str] | None = None) -> Path:
     """Bars of ``n_units`` per ``concept``, grouped by ``hue`` (e.g. init or loss); the mean IoU of the
     units (IoU with the concept) is written above each bar. A table without labelled units gives a figure that says so."""
-    fig = Figure(figsize=(max(6.0, 0.55 * df["concept"].nunique() * max(df[hue].nunique(), 1) + 2), 4.2))
-    ax = fig.subplots()
     shown = df[df["n_units"] > 0]
+    width = 0.35 * shown["concept"].nunique() * max(shown[hue].nunique(), 1) + 3
+    fig = Figure(figsize=(min(max(6.0, width), 14.0), 4.5))
+    ax = fig.subplots()
     if shown.empty:
         ax.text(0.5, 0.5, "no unit is labelled with a concept at this IoU threshold", ha="center", va="center",
                 transform=ax.transAxes)
