@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "attriflow.evaluation.commands",
     "attriflow.reporting.commands",
     "attriflow.steps",
+    "attriflow.pathways.commands",
 )
 
 

@@ -1,0 +1,194 @@
+# pathways (Khakzar et al., CVPR 2021): critical pathways and the pathway gradient.
+# Experiments 1-7 of PAPERS.md; the science is `attriflow pathways ...`, the shared evaluations
+# (randomisation, pixel perturbation, ROAR) come from the generic rules in evaluate.smk.
+PW = config["papers"]["pathways"]
+
+
+def report_caption(paper, name):
+    """The caption of a figure or table: per-run figures (sanity_checks_<run>) share one caption."""
+    kind = "sanity_checks" if name.startswith("sanity_checks_") else name
+    return f"../../report/{paper}/{kind}.rst"
+
+
+def pathways_eval_files(kind, paper_cfg):
+    """results/eval/<kind>/<run>/<entry>.csv for the paper's evaluation runs and methods."""
+    ev = paper_cfg["evaluation"]
+    return expand(f"results/eval/{kind}/{{run}}/{{entry}}.csv", run=ev["runs"], entry=ev["methods"])
+
+
+def pathways_roar_files(paper_cfg):
+    """The ROAR points of the methods this paper compares (the config's ROAR run and fractions)."""
+    r = config["roar"]
+    methods = [m for m in r["methods"] if m in paper_cfg["evaluation"]["methods"] + ["random"]]
+    return expand("results/roar/{run}/{method}/{fraction}/metrics.json", run=r["run"], method=methods,
+                  fraction=r["fractions"])
+
+
+rule pathways_statistics:
+    input:
+        unpack(run_inputs),
+        model="results/models/{run}/model.pt",
+    output:
+        response="results/pathways/{run}/response.csv",
+        overlap="results/pathways/{run}/overlap.csv",
+    log:
+        "logs/pathways/statistics/{run}.log",
+    benchmark:
+        "logs/benchmarks/pathways/statistics/{run}.tsv"
+    conda:
+        ENV
+    threads: 1
+    params:
+        s=PW["statistics"],
+        seed=config["seed"],
+        scale=SCALE,
+    shell:
+        "attriflow pathways statistics --run results/models/{wildcards.run} --images {params.s[images]}"
+        " --sparsity {params.s[sparsity]} --steps {params.s[steps]} --gate-images {params.s[gate_images]}"
+        " --gate-iterations {params.s[gate_iterations]} --seed {params.seed} --scale {params.scale}"
+        " --out-dir results/pathways/{wildcards.run} > {log} 2>&1"
+
+
+rule pathways_sweep:
+    input:
+        unpack(run_inputs),
+        model="results/models/{run}/model.pt",
+    output:
+        csv="results/pathways/{run}/sweep.csv",
+        figure=report(
+            "reports/pathways/figures/sparsity_sweep_{run}.png",
+            caption="../../report/pathways/sparsity_sweep_maps.rst",
+            category="pathways",
+        ),
+    log:
+        "logs/pathways/sweep/{run}.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        s=PW["sweep"],
+        sparsities=" ".join(str(v) for v in PW["sweep"]["sparsities"]),
+        seed=config["seed"],
+        scale=SCALE,
+    shell:
+        "attriflow pathways sweep --run results/models/{wildcards.run} --images {params.s[images]}"
+        " --method {params.s[method]} --sparsities {params.sparsities} --seed {params.seed} --scale {params.scale}"
+        " --out-csv {output.csv} --out-figure {output.figure} > {log} 2>&1"
+
+
+def pathways_grid_methods(wildcards, paper):
+    cfg = config["papers"][paper]
+    s = cfg["grids"][wildcards.run]
+    entries = {m: dict(config["attribution"]["methods"].get(m) or {}) for m in cfg["grid_methods"]}
+    for m in ("prune_grad", "pathway_gradient"):
+        entries[f"{m} (s={s})"] = {"method": m, "sparsity": s, "reduce": "max_abs"}
+    for e in entries.values():
+        e.setdefault("batch_size", config["attribution"]["batch_size"])
+    return json.dumps(entries, sort_keys=True)
+
+
+rule pathways_grid:
+    input:
+        unpack(run_inputs),
+        model="results/models/{run}/model.pt",
+    output:
+        report(
+            "reports/pathways/figures/grid_{run}.png",
+            caption="../../report/pathways/grid.rst",
+            category="pathways",
+        ),
+    log:
+        "logs/pathways/grid/{run}.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        methods=lambda wc: pathways_grid_methods(wc, "pathways"),
+        images=PW["grid_images"],
+        seed=config["seed"],
+    shell:
+        "attriflow pathways grid --run results/models/{wildcards.run} --images {params.images}"
+        " --methods-json {params.methods:q} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule pathways_decode:
+    input:
+        unpack(run_inputs),
+        model="results/models/{run}/model.pt",
+    output:
+        report(
+            "reports/pathways/figures/decoding_{run}.png",
+            caption="../../report/pathways/decoding.rst",
+            category="pathways",
+        ),
+    log:
+        "logs/pathways/decode/{run}.log",
+    conda:
+        ENV
+    threads: 1
+    params:
+        d=PW["decode"],
+        seed=config["seed"],
+    shell:
+        "attriflow pathways decode --run results/models/{wildcards.run} --images {params.d[images]}"
+        " --sparsity {params.d[sparsity]} --iterations {params.d[iterations]} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
+
+
+PATHWAYS_REPORT = {
+    "tables": ["pathway_statistics", "sparsity_sweep", "roar", "pixel_perturbation", "sanity_checks", "claims"],
+    "figures": ["pathway_statistics", "sparsity_sweep_scores", "roar", "pixel_perturbation"]
+    + [f"sanity_checks_{r}" for r in PW["evaluation"]["runs"]],
+}
+
+
+def pathways_report_inputs(paper_cfg, with_statistics):
+    inputs = {
+        "randomisation": pathways_eval_files("randomisation", paper_cfg),
+        "perturbation": pathways_eval_files("perturbation", paper_cfg),
+        "roar": pathways_roar_files(paper_cfg),
+        "models": [f"results/models/{config['roar']['run']}/metrics.json"],
+    }
+    if with_statistics:
+        runs = paper_cfg["statistics"]["runs"]
+        inputs["response"] = [f"results/pathways/{r}/response.csv" for r in runs]
+        inputs["overlap"] = [f"results/pathways/{r}/overlap.csv" for r in runs]
+        inputs["sweep"] = [f"results/pathways/{r}/sweep.csv" for r in paper_cfg["sweep"]["runs"]]
+    return inputs
+
+
+rule pathways_report:
+    input:
+        **pathways_report_inputs(PW, True),
+    output:
+        summary=report("reports/pathways/summary.md", caption="../../report/pathways/summary.rst", category="pathways"),
+        tables=[
+            report(f"reports/pathways/tables/{t}.csv", caption=f"../../report/pathways/{t}.rst", category="pathways")
+            for t in PATHWAYS_REPORT["tables"]
+        ],
+        markdown=[f"reports/pathways/tables/{t}.md" for t in PATHWAYS_REPORT["tables"]],
+        figures=[
+            report(f"reports/pathways/figures/{f}.png", caption=report_caption("pathways", f), category="pathways")
+            for f in PATHWAYS_REPORT["figures"]
+        ],
+    log:
+        "logs/report/pathways/report.log",
+    localrule: True
+    conda:
+        ENV
+    params:
+        inputs=lambda wc, input: json.dumps({k: list(v) for k, v in input.items()}, sort_keys=True),
+        scale=SCALE,
+    shell:
+        "attriflow pathways report --paper pathways --scale {params.scale} --inputs-json {params.inputs:q}"
+        " --out-dir reports/pathways > {log} 2>&1"
+
+
+PAPER_OUTPUTS["pathways"] += (
+    ["reports/pathways/summary.md"]
+    + [f"reports/pathways/tables/{t}.{ext}" for t in PATHWAYS_REPORT["tables"] for ext in ("csv", "md")]
+    + [f"reports/pathways/figures/{f}.png" for f in PATHWAYS_REPORT["figures"]]
+    + [f"reports/pathways/figures/sparsity_sweep_{r}.png" for r in PW["sweep"]["runs"]]
+    + [f"reports/pathways/figures/grid_{r}.png" for r in PW["grids"]]
+    + [f"reports/pathways/figures/decoding_{PW['decode']['run']}.png"]
+)
