@@ -9,6 +9,7 @@ writes tables, figures, ``summary.md`` and ``tables/claims.csv`` under ``out_dir
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -19,6 +20,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib import MatplotlibDeprecationWarning  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from attriflow.errors import UserError  # noqa: E402
@@ -134,13 +136,15 @@ def plot_statistics(response: pd.DataFrame, overlap: pd.DataFrame, path: Path) -
                         pair=np.where(overlap["same_class"], "same class", "different classes"))
     fig = Figure(figsize=(13, 4.6))
     ax1, ax2 = fig.subplots(1, 2)
-    sns.boxplot(data=resp, x="selector", y="rel", hue="run", ax=ax1, fliersize=2)
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib's deprecated `vert` to bxp
+        warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+        sns.boxplot(data=resp, x="selector", y="rel", hue="run", ax=ax1, fliersize=2)
     ax1.set_yscale("log")
     ax1.set_ylabel("|p_masked - p| / p of the target class (lower: response kept)")
     ax1.set_xlabel("pathway selection")
     ax1.set_title(f"Masked network's response at sparsity {fmt(float(response['sparsity'].iloc[0]))}%")
     ax1.tick_params(axis="x", labelrotation=25)
-    sns.barplot(data=ov, x="selector", y="jaccard", hue="pair", ax=ax2, errorbar="sd")
+    sns.barplot(data=ov, x="selector", y="jaccard", hue="pair", ax=ax2, errorbar=("ci", 95))
     ax2.set_ylabel("Jaccard overlap of two inputs' pathways")
     ax2.set_xlabel("pathway selection")
     ax2.set_title("Pathway overlap across inputs (all runs)")
