@@ -32,7 +32,9 @@ def write_inputs(tmp_path, mct_change: float, random_change: float) -> dict:
     roar = []
     for method, acc in (("prune_grad", [0.9, 0.5, 0.3]), ("gradient", [0.9, 0.8, 0.7])):
         for f, v in zip((0, 10, 90), acc):
-            d = tmp_path / "roar" / "net" / method / str(f)
+            d = tmp_path / "roar" / "net" / ("none" if f == 0 else method) / str(f)
+            if f == 0 and method != "prune_grad":
+                continue
             d.mkdir(parents=True)
             (d / "metrics.json").write_text(json.dumps({"test": {"accuracy": v}, "dataset": "shapes32", "seed": 0}))
             roar.append(str(d / "metrics.json"))

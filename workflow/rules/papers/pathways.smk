@@ -17,11 +17,10 @@ def pathways_eval_files(kind, paper_cfg):
 
 
 def pathways_roar_files(paper_cfg):
-    """The ROAR points of the methods this paper compares (the config's ROAR run and fractions)."""
-    r = config["roar"]
-    methods = [m for m in r["methods"] if m in paper_cfg["evaluation"]["methods"] + ["random"]]
-    return expand("results/roar/{run}/{method}/{fraction}/metrics.json", run=r["run"], method=methods,
-                  fraction=r["fractions"])
+    """The ROAR points of the methods this paper compares (the config's ROAR run and fractions), and
+    the 0% point (`none`: unmodified data retrained with the same budget)."""
+    wanted = set(paper_cfg["evaluation"]["methods"]) | {"random"}
+    return [f for f in roar_outputs() if f.split("/")[-3] in wanted | {"none"}]
 
 
 rule pathways_statistics:

@@ -60,7 +60,12 @@ def roar_results(paths: Sequence[str], models: Sequence[str] = ()) -> pd.DataFra
         rows.append({"run": parts[-4], "method": parts[-3], "fraction": float(parts[-2]),
                      "accuracy": 100.0 * float(m["test"]["accuracy"]), "dataset": str(m.get("dataset")),
                      "seed": m.get("seed")})
-    return pd.DataFrame(rows, columns=["run", "method", "fraction", "accuracy", "dataset", "seed"])
+    df = pd.DataFrame(rows, columns=["run", "method", "fraction", "accuracy", "dataset", "seed"])
+    # the 0% point (`none`: unmodified data, retrained with the same budget) starts every method's curve
+    unmodified = df[df["method"] == "none"]
+    methods = [m for m in dict.fromkeys(df["method"]) if m != "none"]
+    starts = [unmodified.assign(method=m) for m in methods if not unmodified.empty]
+    return pd.concat([df[df["method"] != "none"], *starts], ignore_index=True)
 
 
 def unmodified_accuracy(models: Sequence[str], run: str) -> float | None:
@@ -207,7 +212,8 @@ def evaluation_outputs(inputs: Mapping[str, Sequence[str]], out_dir: Path, scale
         pub = published.get("roar_accuracy")
         table = roar_table(roar, pub, scale)
         write_table(table, tables / "roar.csv", title=f"{what}: ROAR test accuracy (%)",
-                    note="Retrained from scratch after removing the top fraction of pixels; lower is better. "
+                    note="Retrained from scratch after removing the top fraction of pixels; lower is better. Fraction 0 is one "
+                    "model retrained on the unmodified data with the same budget, shared by every method. "
                     "published_accuracy: " + (pub["source"] if pub else "none recorded for this paper") + ".")
         run = table["run"].iloc[0]
         plot_roar(table, figures / "roar.png", published=published_roar_frame(pub),
