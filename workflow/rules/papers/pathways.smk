@@ -78,12 +78,10 @@ rule pathways_sweep:
 def pathways_grid_methods(wildcards, paper):
     cfg = config["papers"][paper]
     s = cfg["grids"][wildcards.run]
-    entries = {m: dict(config["attribution"]["methods"].get(m) or {}) for m in cfg["grid_methods"]}
+    entries = {m: {"method": method_of(m), **method_params(m)} for m in cfg["grid_methods"]}
     for m in ("prune_grad", "pathway_gradient"):
-        entries[f"{m} (s={s})"] = {"method": m, "sparsity": s, "reduce": "max_abs"}
-    for e in entries.values():
-        e.setdefault("batch_size", config["attribution"]["batch_size"])
-    return json.dumps(entries, sort_keys=True)
+        entries[f"{m} (s={s})"] = {**method_params(m), "method": m, "sparsity": s}
+    return json.dumps(entries)
 
 
 rule pathways_grid:
