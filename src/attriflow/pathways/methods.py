@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from attriflow.attribution.registry import register_method
 from attriflow.errors import UserError
-from attriflow.pathways.neurons import masked_gradient, neuron_contributions
+from attriflow.pathways.neurons import activations, masked_gradient, neuron_contributions
 from attriflow.pathways.selection import check_sparsity, random_pathway, select_pathway
 
 SELECTIONS = ("contribution", "random")
@@ -38,8 +38,6 @@ def pathway(model: nn.Module, x: Tensor, target: Tensor, *, contributions: str, 
     if selection not in SELECTIONS:
         raise UserError(f"selection={selection!r} is not valid; valid: {', '.join(SELECTIONS)}")
     if selection == "random":
-        from attriflow.pathways.neurons import activations
-
         return random_pathway(activations(model, x), sparsity, seed=0 if seed is None else seed)
     scores = neuron_contributions(model, x, target, contributions, steps=steps, batch_size=batch_size)
     return select_pathway(scores, sparsity)

@@ -4,23 +4,7 @@
 PW = config["papers"]["pathways"]
 
 
-def report_caption(paper, name):
-    """The caption of a figure or table: per-run figures (sanity_checks_<run>) share one caption."""
-    kind = "sanity_checks" if name.startswith("sanity_checks_") else name
-    return f"../../report/{paper}/{kind}.rst"
-
-
-def pathways_eval_files(kind, paper_cfg):
-    """results/eval/<kind>/<run>/<entry>.csv for the paper's evaluation runs and methods."""
-    ev = paper_cfg["evaluation"]
-    return expand(f"results/eval/{kind}/{{run}}/{{entry}}.csv", run=ev["runs"], entry=ev["methods"])
-
-
-def pathways_roar_files(paper_cfg):
-    """The ROAR points of the methods this paper compares (the config's ROAR run and fractions), and
-    the 0% point (`none`: unmodified data retrained with the same budget)."""
-    wanted = set(paper_cfg["evaluation"]["methods"]) | {"random"}
-    return [f for f in roar_outputs() if f.split("/")[-3] in wanted | {"none"}]
+include: "helpers/pathways_inputs.smk"
 
 
 rule pathways_statistics:
@@ -75,15 +59,6 @@ rule pathways_sweep:
         " --out-csv {output.csv} --out-figure {output.figure} > {log} 2>&1"
 
 
-def pathways_grid_methods(wildcards, paper):
-    cfg = config["papers"][paper]
-    s = cfg["grids"][wildcards.run]
-    entries = {m: {"method": method_of(m), **method_params(m)} for m in cfg["grid_methods"]}
-    for m in ("prune_grad", "pathway_gradient"):
-        entries[f"{m} (s={s})"] = {**method_params(m), "method": m, "sparsity": s}
-    return json.dumps(entries)
-
-
 rule pathways_grid:
     input:
         unpack(run_inputs),
@@ -133,39 +108,48 @@ rule pathways_decode:
 
 
 PATHWAYS_REPORT = {
-    "tables": ["pathway_statistics", "sparsity_sweep", "roar", "pixel_perturbation", "sanity_checks", "claims"],
-    "figures": ["pathway_statistics", "sparsity_sweep_scores", "roar", "pixel_perturbation"]
+    "tables": [
+        "pathway_statistics",
+        "sparsity_sweep",
+        "roar",
+        "pixel_perturbation",
+        "sanity_checks",
+        "claims",
+    ],
+    "figures": [
+        "pathway_statistics",
+        "sparsity_sweep_scores",
+        "roar",
+        "pixel_perturbation",
+    ]
     + [f"sanity_checks_{r}" for r in PW["evaluation"]["runs"]],
 }
-
-
-def pathways_report_inputs(paper_cfg, with_statistics):
-    inputs = {
-        "randomisation": pathways_eval_files("randomisation", paper_cfg),
-        "perturbation": pathways_eval_files("perturbation", paper_cfg),
-        "roar": pathways_roar_files(paper_cfg),
-        "models": [f"results/models/{config['roar']['run']}/metrics.json"],
-    }
-    if with_statistics:
-        runs = paper_cfg["statistics"]["runs"]
-        inputs["response"] = [f"results/pathways/{r}/response.csv" for r in runs]
-        inputs["overlap"] = [f"results/pathways/{r}/overlap.csv" for r in runs]
-        inputs["sweep"] = [f"results/pathways/{r}/sweep.csv" for r in paper_cfg["sweep"]["runs"]]
-    return inputs
 
 
 rule pathways_report:
     input:
         **pathways_report_inputs(PW, True),
     output:
-        summary=report("reports/pathways/summary.md", caption="../../report/pathways/summary.rst", category="pathways"),
+        summary=report(
+            "reports/pathways/summary.md",
+            caption="../../report/pathways/summary.rst",
+            category="pathways",
+        ),
         tables=[
-            report(f"reports/pathways/tables/{t}.csv", caption=f"../../report/pathways/{t}.rst", category="pathways")
+            report(
+                f"reports/pathways/tables/{t}.csv",
+                caption=f"../../report/pathways/{t}.rst",
+                category="pathways",
+            )
             for t in PATHWAYS_REPORT["tables"]
         ],
         markdown=[f"reports/pathways/tables/{t}.md" for t in PATHWAYS_REPORT["tables"]],
         figures=[
-            report(f"reports/pathways/figures/{f}.png", caption=report_caption("pathways", f), category="pathways")
+            report(
+                f"reports/pathways/figures/{f}.png",
+                caption=report_caption("pathways", f),
+                category="pathways",
+            )
             for f in PATHWAYS_REPORT["figures"]
         ],
     log:
@@ -174,7 +158,9 @@ rule pathways_report:
     conda:
         ENV
     params:
-        inputs=lambda wc, input: json.dumps({k: list(v) for k, v in input.items()}, sort_keys=True),
+        inputs=lambda wc, input: json.dumps(
+            {k: list(v) for k, v in input.items()}, sort_keys=True
+        ),
         scale=SCALE,
     shell:
         "attriflow pathways report --paper pathways --scale {params.scale} --inputs-json {params.inputs:q}"
@@ -183,7 +169,11 @@ rule pathways_report:
 
 PAPER_OUTPUTS["pathways"] += (
     ["reports/pathways/summary.md"]
-    + [f"reports/pathways/tables/{t}.{ext}" for t in PATHWAYS_REPORT["tables"] for ext in ("csv", "md")]
+    + [
+        f"reports/pathways/tables/{t}.{ext}"
+        for t in PATHWAYS_REPORT["tables"]
+        for ext in ("csv", "md")
+    ]
     + [f"reports/pathways/figures/{f}.png" for f in PATHWAYS_REPORT["figures"]]
     + [f"reports/pathways/figures/sparsity_sweep_{r}.png" for r in PW["sweep"]["runs"]]
     + [f"reports/pathways/figures/grid_{r}.png" for r in PW["grids"]]

@@ -5,7 +5,8 @@ PG = config["papers"]["prunegrad"]
 
 PRUNEGRAD_REPORT = {
     "tables": ["roar", "pixel_perturbation", "sanity_checks", "claims"],
-    "figures": ["roar", "pixel_perturbation"] + [f"sanity_checks_{r}" for r in PG["evaluation"]["runs"]],
+    "figures": ["roar", "pixel_perturbation"]
+    + [f"sanity_checks_{r}" for r in PG["evaluation"]["runs"]],
 }
 
 
@@ -37,14 +38,28 @@ rule prunegrad_report:
     input:
         **pathways_report_inputs(PG, False),
     output:
-        summary=report("reports/prunegrad/summary.md", caption="../../report/prunegrad/summary.rst", category="prunegrad"),
+        summary=report(
+            "reports/prunegrad/summary.md",
+            caption="../../report/prunegrad/summary.rst",
+            category="prunegrad",
+        ),
         tables=[
-            report(f"reports/prunegrad/tables/{t}.csv", caption=f"../../report/prunegrad/{t}.rst", category="prunegrad")
+            report(
+                f"reports/prunegrad/tables/{t}.csv",
+                caption=f"../../report/prunegrad/{t}.rst",
+                category="prunegrad",
+            )
             for t in PRUNEGRAD_REPORT["tables"]
         ],
-        markdown=[f"reports/prunegrad/tables/{t}.md" for t in PRUNEGRAD_REPORT["tables"]],
+        markdown=[
+            f"reports/prunegrad/tables/{t}.md" for t in PRUNEGRAD_REPORT["tables"]
+        ],
         figures=[
-            report(f"reports/prunegrad/figures/{f}.png", caption=report_caption("prunegrad", f), category="prunegrad")
+            report(
+                f"reports/prunegrad/figures/{f}.png",
+                caption=report_caption("prunegrad", f),
+                category="prunegrad",
+            )
             for f in PRUNEGRAD_REPORT["figures"]
         ],
     log:
@@ -53,7 +68,9 @@ rule prunegrad_report:
     conda:
         ENV
     params:
-        inputs=lambda wc, input: json.dumps({k: list(v) for k, v in input.items()}, sort_keys=True),
+        inputs=lambda wc, input: json.dumps(
+            {k: list(v) for k, v in input.items()}, sort_keys=True
+        ),
         scale=SCALE,
     shell:
         "attriflow pathways report --paper prunegrad --scale {params.scale} --inputs-json {params.inputs:q}"
@@ -62,7 +79,11 @@ rule prunegrad_report:
 
 PAPER_OUTPUTS["prunegrad"] += (
     ["reports/prunegrad/summary.md"]
-    + [f"reports/prunegrad/tables/{t}.{ext}" for t in PRUNEGRAD_REPORT["tables"] for ext in ("csv", "md")]
+    + [
+        f"reports/prunegrad/tables/{t}.{ext}"
+        for t in PRUNEGRAD_REPORT["tables"]
+        for ext in ("csv", "md")
+    ]
     + [f"reports/prunegrad/figures/{f}.png" for f in PRUNEGRAD_REPORT["figures"]]
     + [f"reports/prunegrad/figures/grid_{r}.png" for r in PG["grids"]]
 )
