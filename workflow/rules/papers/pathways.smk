@@ -39,7 +39,7 @@ rule pathways_sweep:
     output:
         csv="results/pathways/{run}/sweep.csv",
         figure=report(
-            "reports/pathways/figures/sparsity_sweep_{run}.png",
+            "reports/pathways/figures/sparsity_maps_{run}.png",
             caption="../../report/pathways/sparsity_sweep_maps.rst",
             category="pathways",
         ),
@@ -175,7 +175,7 @@ PAPER_OUTPUTS["pathways"] += (
         for ext in ("csv", "md")
     ]
     + [f"reports/pathways/figures/{f}.png" for f in PATHWAYS_REPORT["figures"]]
-    + [f"reports/pathways/figures/sparsity_sweep_{r}.png" for r in PW["sweep"]["runs"]]
+    + [f"reports/pathways/figures/sparsity_maps_{r}.png" for r in PW["sweep"]["runs"]]
     + [f"reports/pathways/figures/grid_{r}.png" for r in PW["grids"]]
     + [f"reports/pathways/figures/decoding_{PW['decode']['run']}.png"]
 )
