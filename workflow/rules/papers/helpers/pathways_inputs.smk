@@ -34,7 +34,8 @@ def pathways_grid_methods(wildcards, paper):
         m: {"method": method_of(m), **method_params(m)} for m in cfg["grid_methods"]
     }
     for m in ("prune_grad", "pathway_gradient"):
-        entries[f"{m} (s={s})"] = {**method_params(m), "method": m, "sparsity": s}
+        label = {"prune_grad": "PruneGrad", "pathway_gradient": "PathwayGrad"}[m]
+        entries[f"{label} s={s:g}"] = {**method_params(m), "method": m, "sparsity": s}
     return json.dumps(entries)
 
 
