@@ -23,6 +23,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist",),
     "fashion-mnist": ("fashion-mnist",),
     "mvtec-ad": ("mvtec-ad",),
+    "imagenet-val": ("imagenet-val",),
+    "birdsnap": ("birdsnap",),
 }
 
 

@@ -308,7 +308,7 @@ def build_report(inputs: Mapping[str, Sequence[str]], out_dir: Path, scale: str)
     plot_statistics(response, overlap, out_dir / "figures" / "pathway_statistics.png")
     s = float(response["sparsity"].iloc[0])
     d, dse = mean_sem(response.drop_duplicates(["run", "image"])["dead_fraction"])
-    claims.add("A large share of neurons is inactive (dead) for any one input", "mean dead-neuron fraction",
+    claims.add("Most neurons (more than half) are inactive (dead) for any one input", "mean dead-neuron fraction",
                f"{fmt(d)} ± {fmt(dse)}", verdict(0.5, 0.0, d, dse))
     for run, part in response.groupby("run"):
         mct, rnd = part[part["selector"] == "mct"], part[part["selector"] == "random"]

@@ -4,6 +4,7 @@ from pathlib import Path
 # common.smk's ENV is relative to workflow/rules/; these rule files sit one folder deeper
 PAPERS_ENV = "../../../environment.yml"
 
+
 def report_caption(paper, name):
     """The caption of a figure or table: per-run figures (sanity_checks_<run>) share one caption."""
     kind = "sanity_checks" if name.startswith("sanity_checks_") else name
