@@ -191,8 +191,9 @@ def cases(model_name: str, model: nn.Module, x: torch.Tensor, target: torch.Tens
              zennit(lambda c: LayerMapComposite(
                  layer_map=layer_map_base() + [(Convolution, Epsilon()), (nn.Linear, Epsilon())], canonizers=c)),
              t1, 1, {}),
-        Case("lrp_zplus", ours("lrp_zplus"), "zennit.EpsilonPlusFlat", zennit(lambda c: EpsilonPlusFlat(canonizers=c)),
-             t1, 1, {}),
+        Case("lrp_zplus", ours("lrp_zplus"), "", None, t1, 1, {}),  # bias-free z+: Zennit has no composite for it
+        Case("lrp_alpha1beta0", ours("lrp_alpha1beta0"), "zennit.EpsilonPlusFlat",
+             zennit(lambda c: EpsilonPlusFlat(canonizers=c)), t1, 1, {}),
         Case("lrp_alpha2beta1", ours("lrp_alpha2beta1"), "zennit.EpsilonAlpha2Beta1Flat",
              zennit(lambda c: EpsilonAlpha2Beta1Flat(canonizers=c)), t1, 1, {}),
         Case("random", ours("random"), "", None, None, 0, {}),

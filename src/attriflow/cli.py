@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "attriflow.reporting.commands",
     "attriflow.steps",
     "attriflow.pathways.commands",
+    "attriflow.reporting.papers.positive_grad",
 )
 
 

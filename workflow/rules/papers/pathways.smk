@@ -19,7 +19,7 @@ rule pathways_statistics:
     benchmark:
         "logs/benchmarks/pathways/statistics/{run}.tsv"
     conda:
-        PAPERS_ENV
+        ENV
     threads: 1
     params:
         s=PW["statistics"],
@@ -46,7 +46,7 @@ rule pathways_sweep:
     log:
         "logs/pathways/sweep/{run}.log",
     conda:
-        PAPERS_ENV
+        ENV
     threads: 1
     params:
         s=PW["sweep"],
@@ -72,7 +72,7 @@ rule pathways_grid:
     log:
         "logs/pathways/grid/{run}.log",
     conda:
-        PAPERS_ENV
+        ENV
     threads: 1
     params:
         methods=lambda wc: pathways_grid_methods(wc, "pathways"),
@@ -96,7 +96,7 @@ rule pathways_decode:
     log:
         "logs/pathways/decode/{run}.log",
     conda:
-        PAPERS_ENV
+        ENV
     threads: 1
     params:
         d=PW["decode"],
@@ -156,7 +156,7 @@ rule pathways_report:
         "logs/report/pathways/report.log",
     localrule: True
     conda:
-        PAPERS_ENV
+        ENV
     params:
         inputs=lambda wc, input: json.dumps(
             {k: list(v) for k, v in input.items()}, sort_keys=True

@@ -23,7 +23,7 @@ rule prunegrad_grid:
     log:
         "logs/prunegrad/grid/{run}.log",
     conda:
-        PAPERS_ENV
+        ENV
     threads: 1
     params:
         methods=lambda wc: pathways_grid_methods(wc, "prunegrad"),
@@ -66,7 +66,7 @@ rule prunegrad_report:
         "logs/report/prunegrad/report.log",
     localrule: True
     conda:
-        PAPERS_ENV
+        ENV
     params:
         inputs=lambda wc, input: json.dumps(
             {k: list(v) for k, v in input.items()}, sort_keys=True

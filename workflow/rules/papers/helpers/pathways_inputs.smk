@@ -1,9 +1,6 @@
 # Input functions of the pathways and prunegrad rule files (included by pathways.smk).
 from pathlib import Path
 
-# common.smk's ENV is relative to workflow/rules/; these rule files sit one folder deeper
-PAPERS_ENV = "../../../environment.yml"
-
 
 def report_caption(paper, name):
     """The caption of a figure or table: per-run figures (sanity_checks_<run>) share one caption."""
