@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "attriflow.reporting.commands",
     "attriflow.dissection.commands",
     "attriflow.steps",
+    "attriflow.pathways.commands",
     "attriflow.reporting.papers.positive_grad",
     "attriflow.plugins",
 )

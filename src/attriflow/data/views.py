@@ -26,6 +26,7 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "fashion-mnist": ("fashion-mnist",),
     "mvtec-ad": ("mvtec-ad",),
     "imagenet-val": ("imagenet-val",),
+    "birdsnap": ("birdsnap",),
 }
 
 
