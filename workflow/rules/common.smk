@@ -7,7 +7,9 @@ from attriflow.data.views import folders_of
 SCALE = config["scale"]
 PAPERS = list(config["papers"])
 EMBEDDED = ["cxr-phantoms", "shapes", "textures", "digits"]
-ENV = str(Path(workflow.basedir) / "environment.yml")  # absolute: rules in rules/papers/ resolve it too
+ENV = str(
+    Path(workflow.basedir) / "environment.yml"
+)  # absolute: rules in rules/papers/ resolve it too
 
 
 def dataset_meta(name):
