@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "attriflow.attribution.commands",
     "attriflow.evaluation.commands",
     "attriflow.reporting.commands",
+    "attriflow.anomaly.commands",
     "attriflow.steps",
 )
 

@@ -117,7 +117,7 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
     ``detection.csv`` (dataset, class, method, variant, protocol, auroc, seed, scale, epochs, loss
     settings), ``scores.csv`` (per test image: class, method, label, score), ``history.csv``
     (loss per epoch, test AUROC at evaluation epochs), ``localization.csv`` and ``examples.npz``
-    (with masks and ``localise_maps``), ``provenance.json``.
+    (maps of a few defective images per class; empty without masks), ``provenance.json``.
     """
     s = settings_of(entry, overrides)
     spec = LossSpec.from_dict(s["loss"])
@@ -184,10 +184,13 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
             loc, columns=["dataset", "variant", "seed", "scale", "category", "method", "protocol", "pixel_auroc"])),
     }
     if examples["images"]:
-        paths["examples"] = save_npz(out / "examples.npz", images=np.concatenate(examples["images"]),
-                                     masks=np.concatenate(examples["masks"]), classes=np.array(examples["classes"]),
-                                     methods=np.array(list(ex_maps)),
-                                     **{f"map_{m}": np.concatenate(v) for m, v in ex_maps.items()})
+        arrays = {"images": np.concatenate(examples["images"]), "masks": np.concatenate(examples["masks"]),
+                  "classes": np.array(examples["classes"]), "methods": np.array(list(ex_maps)),
+                  **{f"map_{m}": np.concatenate(v) for m, v in ex_maps.items()}}
+    else:  # no masks here (e.g. digits): an empty file, so every run has the same outputs
+        arrays = {"images": np.zeros((0, 3, 1, 1), np.float32), "masks": np.zeros((0, 1, 1), bool),
+                  "classes": np.array([], dtype=str), "methods": np.array([], dtype=str)}
+    paths["examples"] = save_npz(out / "examples.npz", **arrays)
     paths["provenance"] = write_json(out / "provenance.json", provenance(
         seed, scale, dataset=dataset, variant=variant, expert=info, settings=s, loss=spec.to_dict(),
         seconds=round(time.perf_counter() - started, 2)))
