@@ -255,10 +255,10 @@ def summary_text(det_t, loc_t, abl_t, claims, scale: str, seed: int) -> str:
                   "for all maps and the normal test images' pixels counted as negatives.", ""]
     if not abl_t.empty:
         lines.append("## Ablations (mean AUROC %, corrected protocol)")
-        for r in abl_t[abl_t["protocol"] == "corrected"].itertuples():
-            delta = "" if r.variant == "main" else f" ({r.delta_vs_main:+.1f} vs main)"
-            lines.append(f"- {r.dataset}, {r.variant} (stages {r.stages}, lambda {r[5]} on L_{r.lambda_on}, "
-                         f"L_dir {'on' if r.use_dir in (True, 'True') else 'off'}): {r.mean_auroc:.1f}{delta}.")
+        for r in abl_t[abl_t["protocol"] == "corrected"].to_dict("records"):
+            delta = "" if r["variant"] == "main" else f" ({r['delta_vs_main']:+.1f} vs main)"
+            lines.append(f"- {r['dataset']}, {r['variant']} (stages {r['stages']}, lambda {r['lambda']} on L_{r['lambda_on']}, "
+                         f"L_dir {'on' if r['use_dir'] in (True, 'True') else 'off'}): {r['mean_auroc']:.1f}{delta}.")
         lines.append("")
     lines.append("## Claims")
     for r in claims.itertuples():
