@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default="data", help="data folder")
     p.add_argument("--weights-dir", default=None, help="folder of placed ImageNet weights (paper scale)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (auto and cuda fall back to the CPU)")
     p.add_argument("--out", required=True, help="results folder, results/mkd/<dataset>/<variant>")
     p.set_defaults(func=_run)
 
@@ -54,7 +55,7 @@ def _run(args) -> int:
     paths = run_dataset(args.dataset, _json(args.entry_json, "--entry-json"), args.expert, args.out,
                         variant=args.variant, overrides=_json(args.overrides_json, "--overrides-json"),
                         baseline=args.baseline, localise_maps=args.localise, seed=args.seed, scale=args.scale,
-                        root=args.root, weights_dir=args.weights_dir, progress=True)
+                        root=args.root, weights_dir=args.weights_dir, device=args.device, progress=True)
     import pandas as pd
 
     det = pd.read_csv(paths["detection"])

@@ -111,7 +111,7 @@ def problems(s: dict, root: str | Path = "data") -> Iterator[Problem]:
 def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, *, variant: str = "main",
                 overrides: dict | None = None, baseline: bool = True, localise_maps: bool = True,
                 seed: int = 0, scale: str = "demo", root: str | Path = "data", weights_dir=None,
-                progress: bool = False) -> dict[str, Path]:
+                device: str = "cpu", progress: bool = False) -> dict[str, Path]:
     """Run every one-class problem of ``dataset`` and write its results to ``out``/:
 
     ``detection.csv`` (dataset, class, method, variant, protocol, auroc, seed, scale, epochs, loss
@@ -119,10 +119,14 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
     (loss per epoch, test AUROC at evaluation epochs), ``localization.csv`` and ``examples.npz``
     (maps of a few defective images per class; empty without masks), ``provenance.json``.
     """
+    from attriflow.models.training import pick_device
+
     s = settings_of(entry, overrides)
     spec = LossSpec.from_dict(s["loss"])
     seed_everything(seed)
+    dev = pick_device(device)
     expert, info = load_expert(expert_source, weights_dir)
+    expert.to(dev)
     out = Path(out)
     det, scores, hist, loc = [], [], [], []
     examples: dict[str, list] = {"images": [], "masks": [], "classes": []}
@@ -131,9 +135,9 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
     common = {"dataset": dataset, "variant": variant, "seed": seed, "scale": scale}
     started = time.perf_counter()
     for prob in tqdm(list(problems(s, root)), desc=f"mkd {dataset} {variant}", disable=not progress):
-        train = prepare(prob.train, s["normalise"])
-        test = prepare(prob.test, s["normalise"])
-        cloner = cloner_for(info, seed)
+        train = prepare(prob.train, s["normalise"]).to(dev)
+        test = prepare(prob.test, s["normalise"]).to(dev)
+        cloner = cloner_for(info, seed).to(dev)
 
         def evaluate(epoch: int, model: torch.nn.Module) -> dict:
             return {"test_auroc": auroc(prob.labels, anomaly_scores(expert, model, test, spec))}
@@ -162,7 +166,7 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
         if methods and prob.masks is not None:
             loss_model = DistillationLoss(expert, cloner, spec).eval()
             shown = np.flatnonzero(prob.labels == 1)[: int(s["localisation"]["examples"])]
-            examples["images"].append(prob.test[shown].numpy())
+            examples["images"].append(prob.test[shown].numpy())  # as loaded (CPU, [0, 1])
             examples["masks"].append(prob.masks[shown])
             examples["classes"] += [prob.name] * len(shown)
             for method, params in methods.items():
@@ -192,7 +196,7 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
                   "classes": np.array([], dtype=str), "methods": np.array([], dtype=str)}
     paths["examples"] = save_npz(out / "examples.npz", **arrays)
     paths["provenance"] = write_json(out / "provenance.json", provenance(
-        seed, scale, dataset=dataset, variant=variant, expert=info, settings=s, loss=spec.to_dict(),
+        seed, scale, dataset=dataset, variant=variant, expert=info, settings=s, loss=spec.to_dict(), device=str(dev),
         seconds=round(time.perf_counter() - started, 2)))
     return paths
 

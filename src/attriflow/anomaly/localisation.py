@@ -34,7 +34,7 @@ def localise(loss_model: nn.Module, images: torch.Tensor, method: str = "gradien
 
     loss_model.eval()
     maps = attribute(loss_model, images, 0, method=method, absolute=True, reduce="sum", **params)
-    return maps.detach().double().numpy()
+    return maps.detach().double().cpu().numpy()
 
 
 def postprocess(maps: np.ndarray, sigma: float = 4.0, opening: int = 3, per_image: bool = False) -> np.ndarray:

@@ -22,7 +22,7 @@ def anomaly_scores(expert: nn.Module, cloner: nn.Module, images: torch.Tensor, s
     """The per-image distillation loss (N,): one expert and one cloner forward per image."""
     loss = DistillationLoss(expert, cloner, spec).eval()
     out = [loss(images[i : i + batch_size])[:, 0] for i in range(0, len(images), batch_size)]
-    return torch.cat(out).double().numpy()
+    return torch.cat(out).double().cpu().numpy()
 
 
 def auroc(labels, scores) -> float:
@@ -48,4 +48,4 @@ def knn_scores(train_features: torch.Tensor, test_features: torch.Tensor, k: int
     if int(k) != k or k < 1 or k > len(train_features):
         raise UserError(f"k must be a whole number in 1..{len(train_features)} (the normal training images), got {k!r}")
     d = torch.cdist(test_features.double(), train_features.double())
-    return d.topk(int(k), dim=1, largest=False).values.mean(dim=1).numpy()
+    return d.topk(int(k), dim=1, largest=False).values.mean(dim=1).cpu().numpy()

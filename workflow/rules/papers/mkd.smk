@@ -86,10 +86,11 @@ rule mkd_detection:
         out=lambda wc: f"results/mkd/{wc.dataset}/{wc.variant}",
         seed=config["seed"],
         scale=SCALE,
+        device=config["device"],
     shell:
         "attriflow anomaly run --dataset {wildcards.dataset} --variant {wildcards.variant} --entry-json {params.entry:q}"
         " --overrides-json {params.overrides:q} --expert {params.expert} {params.extra} --seed {params.seed}"
-        " --scale {params.scale} --threads {threads} --out {params.out} > {log} 2>&1"
+        " --scale {params.scale} --device {params.device} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 rule mkd_report:
