@@ -67,3 +67,16 @@ def test_auroc_needs_both_kinds_and_knn_checks_k():
         auroc([0, 0], [0.1, 0.2])
     with pytest.raises(UserError, match="k must"):
         knn_scores(torch.zeros(3, 2), torch.zeros(1, 2), k=4)
+
+
+def test_scores_from_cached_expert_outputs_equal_the_full_pass(expert, trained):
+    from attriflow.anomaly.cloner import expert_outputs
+
+    cloner, _, _ = trained
+    x = flat(20, seed=9)
+    spec = LossSpec(stages=(3, 5), lam=0.2, lambda_on="dir")
+    cached = expert_outputs(expert, x, spec.stages, batch_size=7)
+    full = anomaly_scores(expert, cloner, x, spec, batch_size=6)
+    assert np.allclose(anomaly_scores(expert, cloner, x, spec, batch_size=6, expert_outputs=cached), full, rtol=1e-5, atol=1e-7)
+    with pytest.raises(UserError, match="expert_outputs"):
+        anomaly_scores(expert, cloner, x, spec, expert_outputs=cached[:1])

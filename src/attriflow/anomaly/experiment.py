@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from attriflow.anomaly.cloner import train_cloner
+from attriflow.anomaly.cloner import expert_outputs, train_cloner
 from attriflow.anomaly.expert import cloner_for, load_expert, prepare
 from attriflow.anomaly.localisation import PROTOCOLS, localise, pixel_auroc, postprocess
 from attriflow.anomaly.loss import DistillationLoss, LossSpec
@@ -134,20 +134,24 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
     ex_maps: dict[str, list] = {m: [] for m in methods}
     common = {"dataset": dataset, "variant": variant, "seed": seed, "scale": scale}
     started = time.perf_counter()
+    cached: tuple = (None, None, None, None)  # (source test tensor, prepared, expert outputs, pooled features)
     for prob in tqdm(list(problems(s, root)), desc=f"mkd {dataset} {variant}", disable=not progress):
         train = prepare(prob.train, s["normalise"]).to(dev)
-        test = prepare(prob.test, s["normalise"]).to(dev)
+        if cached[0] is not prob.test:  # one_class problems share one test set: the frozen expert sees it once
+            test = prepare(prob.test, s["normalise"]).to(dev)
+            cached = (prob.test, test, expert_outputs(expert, test, spec.stages), None)
+        test, real_test = cached[1], cached[2]
         cloner = cloner_for(info, seed).to(dev)
 
         def evaluate(epoch: int, model: torch.nn.Module) -> dict:
-            return {"test_auroc": auroc(prob.labels, anomaly_scores(expert, model, test, spec))}
+            return {"test_auroc": auroc(prob.labels, anomaly_scores(expert, model, test, spec, expert_outputs=real_test))}
 
         wants_paper = "paper" in s["protocols"]
         history = train_cloner(expert, cloner, train, spec, epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                                seed=seed, eval_every=s["eval_every"] if wants_paper else None,
                                on_eval=evaluate if wants_paper else None, desc=f"{dataset}/{prob.name}")
         hist += [{**common, "class": prob.name, **h} for h in history]
-        final = anomaly_scores(expert, cloner, test, spec)
+        final = anomaly_scores(expert, cloner, test, spec, expert_outputs=real_test)
         row = {**common, "class": prob.name, "method": "mkd", "epochs": s["epochs"], **_loss_columns(spec)}
         for protocol in s["protocols"]:
             value = auroc(prob.labels, final)
@@ -157,7 +161,9 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
         scores += [{**common, "class": prob.name, "method": "mkd", "label": int(l), "score": float(v)}
                    for l, v in zip(prob.labels, final)]
         if baseline:
-            knn = knn_scores(pooled_features(expert, train), pooled_features(expert, test), s["knn_k"])
+            if cached[3] is None:
+                cached = (*cached[:3], pooled_features(expert, test))
+            knn = knn_scores(pooled_features(expert, train), cached[3], s["knn_k"])
             for protocol in s["protocols"]:
                 det.append({**common, "class": prob.name, "method": f"knn{s['knn_k']}", "epochs": 0,
                             "protocol": protocol, "auroc": auroc(prob.labels, knn)})

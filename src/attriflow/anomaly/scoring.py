@@ -12,16 +12,29 @@ import torch
 import torch.nn as nn
 from sklearn.metrics import roc_auc_score
 
-from attriflow.anomaly.loss import DistillationLoss, LossSpec
+from attriflow.anomaly.loss import DistillationLoss, LossSpec, combine
 from attriflow.errors import UserError
+from attriflow.models.vgg import stage_outputs
 
 
 @torch.no_grad()
 def anomaly_scores(expert: nn.Module, cloner: nn.Module, images: torch.Tensor, spec: LossSpec,
-                   batch_size: int = 256) -> np.ndarray:
-    """The per-image distillation loss (N,): one expert and one cloner forward per image."""
-    loss = DistillationLoss(expert, cloner, spec).eval()
-    out = [loss(images[i : i + batch_size])[:, 0] for i in range(0, len(images), batch_size)]
+                   batch_size: int = 256, expert_outputs: list[torch.Tensor] | None = None) -> np.ndarray:
+    """The per-image distillation loss (N,): one expert and one cloner forward per image.
+
+    ``expert_outputs`` (the frozen expert's stage outputs for ``images``, e.g. from
+    :func:`attriflow.anomaly.cloner.expert_outputs`) skips the expert: scoring a fixed test set
+    again during training then costs one cloner forward per image.
+    """
+    if expert_outputs is None:
+        loss = DistillationLoss(expert, cloner, spec).eval()
+        out = [loss(images[i : i + batch_size])[:, 0] for i in range(0, len(images), batch_size)]
+    else:
+        if len(expert_outputs) != len(spec.stages) or any(len(r) != len(images) for r in expert_outputs):
+            raise UserError(f"expert_outputs must hold one tensor per stage {list(spec.stages)} with {len(images)} rows")
+        out = [combine(stage_outputs(cloner, images[i : i + batch_size], spec.stages),
+                       [r[i : i + batch_size] for r in expert_outputs], spec)
+               for i in range(0, len(images), batch_size)]
     return torch.cat(out).double().cpu().numpy()
 
 

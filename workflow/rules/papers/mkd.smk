@@ -128,7 +128,7 @@ rule mkd_report:
         seed=config["seed"],
     shell:
         "attriflow anomaly report --main {params.main} --ablations {params.ablations} --scale {params.scale}"
-        " --seed {params.seed} --out reports/mkd > {log} 2>&1"
+        " --seed {params.seed} --out reports/mkd 2> {log}"
 
 
 PAPER_OUTPUTS["mkd"] += (
