@@ -5,6 +5,7 @@ MKD = config["papers"]["mkd"]
 MKD_SHARED = ("normalise", "loss", "protocols", "localisation", "knn_k")
 MKD_TABLES = ["detection", "localization", "ablation", "claims"]
 MKD_FIGURES = ["score_histograms", "roc_curves", "localization_maps"]
+MKD_ENV = "../../../environment.yml"  # relative to this file (rules/papers/), unlike common.smk's ENV
 
 
 def mkd_entry(dataset):
@@ -72,7 +73,7 @@ rule mkd_detection:
         dataset="|".join(MKD["detection"]) or "none",
         variant="|".join(["main", *mkd_variants()]),
     conda:
-        ENV
+        MKD_ENV
     threads: 1
     resources:
         gpu=config["resources"]["train"]["gpu"],
@@ -120,7 +121,7 @@ rule mkd_report:
         "logs/report/mkd/report.log",
     localrule: True
     conda:
-        ENV
+        MKD_ENV
     params:
         main=mkd_main_dirs(),
         ablations=mkd_ablation_dirs(),
