@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def setup(tmp_path_factory):
         "model": {"name": "vgg16_narrow", "num_classes": 10, "in_chans": 3, "kwargs": {}},
         "task": "multiclass", "class_names": [str(i) for i in range(10)], "input_size": [32, 32], "epoch": 1,
         "run": {"dataset": "shapes32"}})
-    digits = {"view": "digits", "kind": "one_class", "classes": ["0", "7"], "epochs": 2, "eval_every": 1}
+    digits = {"view": "digits", "kind": "one_class", "classes": ["0", "7"], "epochs": 2, "eval_every": 1, "train_limit": 9}
     textures = {"view": "textures", "kind": "defects", "classes": ["carpet", "screw"], "epochs": 2, "eval_every": 1,
                 "localisation": LOC, "loss": {"lam": 0.5}}
     out = {}
@@ -48,6 +49,9 @@ def test_results_cover_every_problem_protocol_and_method(setup):
     # the paper protocol picks the best test AUROC seen, so it is never below the final epoch's
     mkd = det[det["method"] == "mkd"].pivot(index="class", columns="protocol", values="auroc")
     assert (mkd["paper"] >= mkd["corrected"]).all()
+    prov = json.loads((out["digits"] / "provenance.json").read_text())
+    assert prov["settings"]["train_limit"] == 9 and prov["loss"]["lambda_on"] == "val"
+    assert (det["n_train"] == 9).all() and (det["n_test"] == 50).all()  # the limit counts per normal class
     hist = pd.read_csv(out["digits"] / "history.csv")
     assert "test_auroc" in hist and len(hist) == 4
     loc = pd.read_csv(out["textures"] / "localization.csv")

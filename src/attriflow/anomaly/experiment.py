@@ -85,7 +85,7 @@ def problems(s: dict, root: str | Path = "data") -> Iterator[Problem]:
 
     size = s["image_size"]
     if s["kind"] == "one_class":
-        train = load_dataset(s["view"], root, "train", s["train_limit"], size)
+        train = load_dataset(s["view"], root, "train", None, size)  # train_limit applies per class, below
         test = load_dataset(s["view"], root, "test", s["test_limit"], size)
         if test.task != "multiclass":
             raise UserError(f"one_class needs a multiclass view; {s['view']!r} is {test.task}")
@@ -152,7 +152,8 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
                                on_eval=evaluate if wants_paper else None, desc=f"{dataset}/{prob.name}")
         hist += [{**common, "class": prob.name, **h} for h in history]
         final = anomaly_scores(expert, cloner, test, spec, expert_outputs=real_test)
-        row = {**common, "class": prob.name, "method": "mkd", "epochs": s["epochs"], **_loss_columns(spec)}
+        sizes = {"n_train": len(prob.train), "n_test": len(prob.labels)}
+        row = {**common, "class": prob.name, "method": "mkd", **sizes, "epochs": s["epochs"], **_loss_columns(spec)}
         for protocol in s["protocols"]:
             value = auroc(prob.labels, final)
             if protocol == "paper":
@@ -165,7 +166,7 @@ def run_dataset(dataset: str, entry: dict, expert_source: str, out: str | Path, 
                 cached = (*cached[:3], pooled_features(expert, test))
             knn = knn_scores(pooled_features(expert, train), cached[3], s["knn_k"])
             for protocol in s["protocols"]:
-                det.append({**common, "class": prob.name, "method": f"knn{s['knn_k']}", "epochs": 0,
+                det.append({**common, "class": prob.name, "method": f"knn{s['knn_k']}", **sizes, "epochs": 0,
                             "protocol": protocol, "auroc": auroc(prob.labels, knn)})
             scores += [{**common, "class": prob.name, "method": f"knn{s['knn_k']}", "label": int(l), "score": float(v)}
                        for l, v in zip(prob.labels, knn)]
