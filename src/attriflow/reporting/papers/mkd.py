@@ -170,7 +170,7 @@ def plot_roc_curves(scores: pd.DataFrame, path) -> Path:
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.set_title(f"{ds} (mean over classes, band: middle 50%)")
+        ax.set_title(f"{ds}\nmean over classes, band: middle 50%", fontsize=10)
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle("ROC curves: MKD vs kNN on the expert's features")
     return _save(fig, path)
@@ -183,6 +183,13 @@ def plot_localisation_maps(examples: Path, path, rows: int = 8) -> Path:
         maps = {str(m): z[f"map_{m}"][first] for m in z["methods"]}
         return plot_map_grid(z["images"][first], maps, path, row_labels=[str(classes[i]) for i in first],
                              masks=z["masks"][first], title="Loss-gradient localisation (green: true defect)")
+
+
+def _blank_missing(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` with missing published numbers as empty cells (not 'nan') in CSV and Markdown."""
+    df = df.copy()
+    df[column] = df[column].astype(object).where(df[column].notna(), None)
+    return df
 
 
 def _has_examples(path: Path) -> bool:
@@ -286,6 +293,8 @@ def build_report(main: Sequence[str | Path], ablations: Sequence[str | Path], ou
         columns=["dataset", "variant", "protocol", "stages", "lambda", "lambda_on", "use_dir", "epochs", "classes",
                  "mean_auroc", "seed", "delta_vs_main", "scale"])
     claims = claims_table(det_t, loc_t, abl_t, scale)
+    det_t, loc_t, claims = (_blank_missing(det_t, "published_auroc"), _blank_missing(loc_t, "published"),
+                            _blank_missing(claims, "published"))
     tables = out / "tables"
     write_table(det_t, tables / "detection.csv", title="mkd: one-class detection AUROC (%)",
                 note="Per class and the mean ('mean' rows); 'published_auroc' beside the mean where the paper gives one.")
