@@ -65,3 +65,17 @@ def test_protocols_differ_in_the_images_they_count():
     assert pixel_auroc(maps, masks, labels, "corrected") < 0.8  # they are, and they hurt
     with pytest.raises(UserError, match="protocol"):
         pixel_auroc(maps, masks, labels, "test")
+
+
+def test_map_grid_outlines_the_true_mask(tmp_path):
+    from matplotlib.image import imread
+
+    from attriflow.reporting.figures import plot_map_grid
+
+    images, maps = np.full((1, 3, 16, 16), 0.5), {"gradient": np.zeros((1, 16, 16))}
+    mask = np.zeros((1, 16, 16), dtype=bool)
+    mask[0, 4:12, 4:12] = True
+    plain = imread(plot_map_grid(images, maps, tmp_path / "a.png"))
+    outlined = imread(plot_map_grid(images, maps, tmp_path / "b.png", masks=mask))
+    green = lambda img: ((img[..., 1] > 0.7) & (img[..., 0] < 0.3) & (img[..., 2] < 0.3)).sum()  # noqa: E731
+    assert green(plain) == 0 and green(outlined) > 50
