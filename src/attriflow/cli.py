@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "attriflow.evaluation.commands",
     "attriflow.reporting.commands",
     "attriflow.dissection.commands",
+    "attriflow.anomaly.commands",
     "attriflow.steps",
     "attriflow.pathways.commands",
     "attriflow.reporting.papers.positive_grad",
