@@ -107,13 +107,13 @@ def limit_arg(split):
 
 
 def roar_outputs():
-    """Every ROAR point of the config: (method entry, fraction) over the ROAR run, plus the 0% point
-    (`none`: the unmodified data retrained with the same budget)."""
+    """Every ROAR point of the config: (method entry of `benchmark.methods`, fraction) over the ROAR
+    run, plus the 0% point (`none`: the unmodified data retrained with the same budget)."""
     r = config["roar"]
     points = expand(
         "results/roar/{run}/{method}/{fraction}/metrics.json",
         run=r["run"],
-        method=r["methods"],
+        method=config["benchmark"]["methods"],
         fraction=[f for f in r["fractions"] if f > 0],
     )
     return [f"results/roar/{r['run']}/none/0/metrics.json"] + points
