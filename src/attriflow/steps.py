@@ -56,6 +56,7 @@ def _attribute(args) -> int:
     from tqdm.auto import tqdm
 
     from attriflow.attribution import attribute_with_predictions, save_attributions
+    from attriflow.data.streaming import batches
     from attriflow.utils.provenance import seed_everything
 
     try:
@@ -73,9 +74,11 @@ def _attribute(args) -> int:
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
     device = next(model.parameters()).device
     maps, targets, logits, used = [], [], [], params
-    for start in tqdm(range(0, len(data), args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
-        x = data.images[start:start + args.chunk].to(device)
-        t = data.targets[start:start + args.chunk].to(device) if args.target == "label" else None
+    workers = {"num_workers": info["run"].get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
+    chunks = batches(data, args.chunk, **workers)
+    for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
+        x = x.to(device)
+        t = y.to(device) if args.target == "label" else None
         rec = attribute_with_predictions(model, x, t, args.method, **params)
         maps.append(rec.maps.cpu()), targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
         used = rec.params  # with every default filled in
@@ -87,6 +90,7 @@ def _attribute(args) -> int:
 
 def _roar(args) -> int:
     from attriflow.attribution import load_attributions
+    from attriflow.data.streaming import as_imageset
     from attriflow.evaluation.masking import fill_colour, remove_top
     from attriflow.models.training import train_run
     from attriflow.models.training_data import Splits
@@ -94,6 +98,7 @@ def _roar(args) -> int:
     if not 0 <= args.fraction <= 100:
         raise UserError(f"--fraction {args.fraction}: expected a percentage between 0 and 100")
     _, info, splits = run_splits(args.run)
+    splits = Splits(*(as_imageset(part) for _, part in splits.items()))  # masking needs the pixels: ROAR sets are small
     colour = fill_colour(splits.train.images).flatten()  # every split is filled with the train mean colour
     parts = []
     for name, path in zip(SPLITS, args.maps):
