@@ -34,7 +34,7 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
     array = np.asarray(image)
     if array.ndim == 2:
         array = array[:, :, None]
-    x = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    x = torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))  # a writable copy
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
     return x.float().clamp_(0.0, 1.0)

@@ -68,13 +68,13 @@ REAL_VIEWS: dict[str, RealView] = {
 
 
 def is_real(name: str) -> bool:
-    return name in REAL_VIEWS or name == "mvtec-ad"
+    return name in REAL_VIEWS or name.split("/")[0] == "mvtec-ad"
 
 
 def real_view(name: str) -> RealView:
-    if name == "mvtec-ad":
-        raise UserError(f"dataset {name!r} needs a category, 'mvtec-ad/<category>' with category one of "
-                        f"{', '.join(vision.MVTEC_CATEGORIES)}")
+    if name.split("/")[0] == "mvtec-ad" and name not in REAL_VIEWS:
+        raise UserError(f"dataset {name!r}: mvtec-ad needs a category, 'mvtec-ad/<category>'; mvtec-ad category "
+                        f"{name.partition('/')[2]!r} is not one of {', '.join(vision.MVTEC_CATEGORIES)}")
     try:
         return REAL_VIEWS[name]
     except KeyError:

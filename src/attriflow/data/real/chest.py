@@ -61,7 +61,7 @@ def chexpert_records(data_root, split: str, frontal_only: bool = False):
     bad = ~(np.isnan(raw) | np.isin(raw, (-1.0, 0.0, 1.0)))
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise UserError(f"{csv}: row {r + 2}, column {CHEXPERT_LABELS[c]!r} is {raw[r, c]!r}; expected 1, 0, -1 or blank")
+        raise UserError(f"{csv}: row {r + 2}, column {CHEXPERT_LABELS[c]!r} is {float(raw[r, c])}; expected 1, 0, -1 or blank")
     patients = [m.group(0) if (m := re.search(r"patient\d+", p)) else p for p in df["Path"]]
     keep = np.ones(len(df), dtype=bool)
     if frontal_only:
