@@ -1,5 +1,7 @@
 # attriflow: replication of five interpretability papers.
 # Table of contents only: the science is in the attriflow package, the rules wire files together.
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -24,6 +26,14 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/attribute.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+# One rule file per paper: its rules only; each appends its targets to PAPER_OUTPUTS["<id>"].
+for _paper_rules in sorted(
+    Path(workflow.basedir, "workflow/rules/papers").glob("*.smk")
+):
+
+    include: str(_paper_rules)
 
 
 rule all:

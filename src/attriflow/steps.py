@@ -2,6 +2,8 @@
 
 ``attriflow attribute``: maps of one method for one split of a run's data, stored for reuse.
 ``attriflow roar``: one ROAR point (method, fraction): mask the top pixels, retrain, test.
+``attriflow evaluate KIND``: one generic evaluation (randomisation, class sensitivity, pixel
+perturbation) of one method entry on a run's test images, as a CSV of per-image rows.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from attriflow.errors import UserError
 
 SPLITS = ("train", "val", "test")
+EVALUATIONS = ("randomisation", "class_sensitivity", "perturbation")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,11 +36,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("roar", help="one ROAR point: remove the top pixels by stored maps, retrain from scratch, test")
     p.add_argument("--run", required=True, help="run folder whose spec is retrained")
-    p.add_argument("--maps", nargs=3, required=True, metavar=("TRAIN", "VAL", "TEST"), help="stored maps per split")
+    p.add_argument("--maps", nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"),
+                   help="stored maps per split (not needed for --fraction 0)")
     p.add_argument("--fraction", type=float, required=True, help="percent of pixels removed, 0-100")
-    p.add_argument("--epochs", type=int, default=None, help="override the run's epochs")
+    p.add_argument("--epochs", type=int, default=None, help="override the run's epochs (default: the run's own)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaking among equal map values")
+    p.add_argument("--entry", default=None, help="name of the method entry, recorded in metrics.json")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--out", required=True, help="output run folder (resumes from its checkpoint)")
     p.set_defaults(func=_roar)
+
+    p = sub.add_parser("evaluate", help="one generic evaluation of one method on a run's test images -> CSV")
+    p.add_argument("kind", choices=EVALUATIONS, help="which evaluation")
+    p.add_argument("--run", required=True, help="run folder results/models/<id>")
+    p.add_argument("--method", required=True, help="a name from `attriflow methods`")
+    p.add_argument("--entry", default=None, help="name the rows carry in their 'method' column (default: --method)")
+    p.add_argument("--params-json", default="{}", help="method parameters as a JSON object")
+    p.add_argument("--settings-json", default="{}", help="the evaluation's settings as a JSON object "
+                   "(config `evaluation.<kind>`)")
+    p.add_argument("--maps", default=None, help="stored maps of the test split (.npz; perturbation only)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N test images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--out", required=True, help=".csv path")
+    p.set_defaults(func=_evaluate)
 
 
 def run_splits(run: str | Path) -> tuple[Any, dict, Any]:
@@ -59,12 +81,7 @@ def _attribute(args) -> int:
     from attriflow.data.streaming import batches
     from attriflow.utils.provenance import seed_everything
 
-    try:
-        params = json.loads(args.params_json)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--params-json {args.params_json!r}: not valid JSON ({exc})") from exc
-    if not isinstance(params, dict):
-        raise UserError(f"--params-json must be a JSON object, got {args.params_json!r}")
+    params = _json_object(args.params_json, "--params-json")
     seed_everything(args.seed)
     model, info, splits = run_splits(args.run)
     data = getattr(splits, args.split)
@@ -88,30 +105,87 @@ def _attribute(args) -> int:
     return 0
 
 
+def set_threads(threads: int | None) -> None:
+    """Limit torch's CPU threads (one per job when the workflow runs jobs side by side)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _json_object(text: str, flag: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} {text!r}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise UserError(f"{flag} must be a JSON object, got {text!r}")
+    return value
+
+
 def _roar(args) -> int:
     from attriflow.attribution import load_attributions
     from attriflow.data.streaming import as_imageset
-    from attriflow.evaluation.masking import fill_colour, remove_top
-    from attriflow.models.training import train_run
+    from attriflow.evaluation.roar import retrain
     from attriflow.models.training_data import Splits
 
     if not 0 <= args.fraction <= 100:
         raise UserError(f"--fraction {args.fraction}: expected a percentage between 0 and 100")
+    set_threads(args.threads)
+    if args.fraction > 0 and not args.maps:
+        raise UserError(f"--fraction {args.fraction} needs --maps TRAIN VAL TEST (stored maps of every split)")
     _, info, splits = run_splits(args.run)
     splits = Splits(*(as_imageset(part) for _, part in splits.items()))  # masking needs the pixels: ROAR sets are small
-    colour = fill_colour(splits.train.images).flatten()  # every split is filled with the train mean colour
-    parts = []
-    for name, path in zip(SPLITS, args.maps):
-        data = getattr(splits, name)
-        rec = load_attributions(path)
-        if len(rec.maps) != len(data):
-            raise UserError(f"{path}: {len(rec.maps)} maps but the {name} split of {args.run} has {len(data)} images")
-        masked = data.subset(slice(None))
-        masked.images = remove_top(data.images, rec.maps, args.fraction / 100.0, fill=colour)
-        parts.append(masked)
-    spec = dict(info["run"])
-    spec["init"] = "random"
-    if args.epochs:
-        spec["epochs"] = args.epochs
-    train_run(spec, args.out, data=Splits(*parts))
+    maps = None
+    if args.fraction > 0:
+        maps = {name: load_attributions(path).maps for name, path in zip(SPLITS, args.maps)}
+        for (name, m), path in zip(maps.items(), args.maps):
+            if len(m) != len(getattr(splits, name)):
+                raise UserError(f"{path}: {len(m)} maps but the {name} split of {args.run} has "
+                                f"{len(getattr(splits, name))} images")
+    retrain(info["run"], splits, maps, args.fraction / 100.0, args.out, epochs=args.epochs, seed=args.seed,
+            extra={"method": args.entry, "percent": args.fraction, "run": str(args.run)})
+    return 0
+
+
+def _evaluate(args) -> int:
+    import torch
+
+    from attriflow.data.streaming import as_imageset
+    from attriflow.evaluation import class_sensitivity, pixel_perturbation, randomisation_test
+    from attriflow.evaluation.explainers import method_explainer
+    from attriflow.utils.io import save_dataframe
+    from attriflow.utils.provenance import seed_everything
+
+    params = _json_object(args.params_json, "--params-json")
+    settings = _json_object(args.settings_json, "--settings-json")
+    set_threads(args.threads)
+    seed_everything(args.seed)
+    model, info, splits = run_splits(args.run)
+    data = splits.test if args.limit is None else splits.test.subset(slice(0, args.limit))
+    data = as_imageset(data)  # a streamed split is decoded: evaluations run on a limited test set
+    device = next(model.parameters()).device
+    x = data.images.to(device)
+    name = args.entry or args.method
+    batch = int(params.get("batch_size") or 64)
+    if args.kind == "perturbation":
+        from attriflow.attribution import load_attributions
+
+        if not args.maps:
+            raise UserError("attriflow evaluate perturbation needs --maps (stored maps of the test split)")
+        rec = load_attributions(args.maps)
+        if len(rec.maps) < len(x):
+            raise UserError(f"{args.maps}: {len(rec.maps)} maps, fewer than the {len(x)} test images evaluated")
+        settings = {**settings}
+        fractions = [f / 100.0 for f in settings.pop("fractions", list(range(1, 11)))]
+        df = pixel_perturbation(model, x, {name: rec.maps[: len(x)].to(device)}, rec.targets[: len(x)].to(device),
+                                fractions=fractions, seed=args.seed, batch_size=batch, **settings)
+    else:
+        explainer = {name: method_explainer(args.method, **params)}
+        if args.kind == "randomisation":
+            df = randomisation_test(model, x, None, explainer, seed=args.seed, batch_size=batch, **settings)
+        else:
+            df = class_sensitivity(model, x, explainer, seed=args.seed, batch_size=batch, **settings)
+    df.insert(0, "run", Path(args.run).name)
+    save_dataframe(args.out, df)
     return 0

@@ -75,9 +75,9 @@ def test_each_image_is_ranked_once_whatever_the_chunks(monkeypatch, batch_size):
 
     ranked = []
 
-    def counted(maps, descending=True):
+    def counted(maps, descending=True, **ties):
         ranked.append(len(maps))
-        return removal_ranks(maps, descending)
+        return removal_ranks(maps, descending, **ties)
 
     monkeypatch.setattr(perturbation, "removal_ranks", counted)
     x = images(7, size=16)

@@ -48,6 +48,10 @@ def run_inputs(wildcards):
     return inputs
 
 
+# Targets of each paper, appended by its own file workflow/rules/papers/<id>.smk: figures and tables.
+PAPER_OUTPUTS = {paper: [] for paper in PAPERS}
+
+
 def paper_outputs(paper):
     """Every figure and table of a paper that this workflow builds (nothing that is not built yet)."""
     outputs = []
@@ -56,7 +60,7 @@ def paper_outputs(paper):
             f"reports/{paper}/tables/models.csv",
             f"reports/{paper}/tables/models.md",
         ]
-    return outputs
+    return outputs + PAPER_OUTPUTS[paper]
 
 
 def registry_names(kind):
@@ -66,10 +70,31 @@ def registry_names(kind):
     return [d.name for d in registry().values() if d.kind == kind]
 
 
-def method_params(method):
-    """A method's parameters from config `attribution.methods`, with the shared batch size."""
-    params = {"batch_size": config["attribution"]["batch_size"]}
-    params.update(config["attribution"]["methods"].get(method) or {})
+def method_entry(entry):
+    """Config `attribution.methods[entry]`: a registered method's parameters, or an alias
+    `{method: <registered name>, <param>: <value>}`; a name not listed is a method with its defaults.
+    """
+    return dict(config["attribution"]["methods"].get(entry) or {})
+
+
+def method_of(entry):
+    """The registered method an entry runs."""
+    return method_entry(entry).get("method", entry)
+
+
+def method_params_json(entry):
+    return json.dumps(method_params(entry), sort_keys=True)
+
+
+def method_params(entry):
+    """An entry's parameters: the shared batch size and channel reduction, then the entry's own."""
+    a = config["attribution"]
+    params = {
+        "batch_size": a["batch_size"],
+        "reduce": a["reduce"],
+        "absolute": a["absolute"],
+    }
+    params.update({k: v for k, v in method_entry(entry).items() if k != "method"})
     return params
 
 
@@ -79,11 +104,24 @@ def limit_arg(split):
 
 
 def roar_outputs():
-    """Every ROAR point of the config: (method, fraction) over the ROAR run."""
+    """Every ROAR point of the config: (method entry, fraction) over the ROAR run, plus the 0% point
+    (`none`: the unmodified data retrained with the same budget)."""
     r = config["roar"]
-    return expand(
+    points = expand(
         "results/roar/{run}/{method}/{fraction}/metrics.json",
         run=r["run"],
         method=r["methods"],
-        fraction=r["fractions"],
+        fraction=[f for f in r["fractions"] if f > 0],
     )
+    return [f"results/roar/{r['run']}/none/0/metrics.json"] + points
+
+
+def roar_epochs_arg():
+    """`--epochs N` when config `roar.epochs` overrides the run's own budget, else nothing."""
+    epochs = config["roar"]["epochs"]
+    return "" if epochs is None else f"--epochs {epochs}"
+
+
+def eval_output(kind, run, entry):
+    """A generic evaluation's result table: kind in randomisation | class_sensitivity | perturbation."""
+    return f"results/eval/{kind}/{run}/{entry}.csv"

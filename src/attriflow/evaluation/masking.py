@@ -2,8 +2,10 @@
 that pixel perturbation and ROAR both use.
 
 A pixel is removed in all channels at once and replaced by a fill colour. Pixels are ordered by
-their map value (most relevant first for ``descending=True``), ties by position, so the k
-removed pixels are always exactly k and the same on every run. ``fraction`` f removes
+their map value (most relevant first for ``descending=True``); ties are broken at random, by a
+permutation drawn from (``seed``, the image's index) only, so plateaus (GradCAM's zeros after its
+ReLU, RectGrad, guided backprop) are not removed in raster order, and the k removed pixels are
+always exactly k and the same on every run whatever the chunking. ``fraction`` f removes
 ``floor(f * H * W)`` pixels (RoarTorch's rounding).
 """
 
@@ -55,11 +57,21 @@ def removed_count(fraction: float, n_pixels: int) -> int:
     return min(n_pixels, int(math.floor(fraction * n_pixels + 1e-9)))
 
 
-def removal_ranks(maps: Tensor, descending: bool = True) -> Tensor:
-    """(N, H*W) long: each pixel's position in the removal order of its map (0 = removed first)."""
+def tie_permutation(n_pixels: int, seed: int, index: int, device: torch.device | str = "cpu") -> Tensor:
+    """(n_pixels,) long: the random pixel order that breaks ties in image ``index`` under ``seed``."""
+    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(index)) % (2**63 - 1))
+    return torch.randperm(n_pixels, generator=g).to(device)
+
+
+def removal_ranks(maps: Tensor, descending: bool = True, *, seed: int = 0, first_index: int = 0) -> Tensor:
+    """(N, H*W) long: each pixel's position in the removal order of its map (0 = removed first);
+    ties broken by :func:`tie_permutation` of (``seed``, ``first_index + row``)."""
     flat = maps.flatten(1)
-    order = torch.argsort(flat, dim=1, descending=descending, stable=True)
-    positions = torch.arange(flat.shape[1], device=flat.device).expand_as(order)
+    n, hw = flat.shape
+    perm = torch.stack([tie_permutation(hw, seed, first_index + i, flat.device) for i in range(n)]) if n else \
+        torch.empty(0, hw, dtype=torch.long, device=flat.device)
+    order = perm.gather(1, torch.argsort(flat.gather(1, perm), dim=1, descending=descending, stable=True))
+    positions = torch.arange(hw, device=flat.device).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, positions)
 
 
@@ -72,10 +84,11 @@ def replace_pixels(images: Tensor, ranks: Tensor, counts: Tensor, colour: Tensor
 
 
 def remove_top(images: Tensor, maps: Tensor, fraction: float, fill: Fill = "channel_mean", *,
-                    absolute: bool = False, batch_size: int = 256) -> Tensor:
+               absolute: bool = False, seed: int = 0, batch_size: int = 256) -> Tensor:
     """ROAR's removal: ``images`` with the ``fraction`` most relevant pixels of each map replaced
     by the fill colour (see :func:`fill_colour`; ``channel_mean`` is computed over ``images``).
-    ``absolute`` ranks pixels by |map|. Works in chunks of ``batch_size`` images."""
+    ``absolute`` ranks pixels by |map|; ties are broken at random from ``seed`` (see
+    :func:`removal_ranks`). Works in chunks of ``batch_size`` images."""
     images = check_images(images)
     maps = check_maps(maps, images).to(images.device)
     colour = fill_colour(images, fill)
@@ -85,8 +98,10 @@ def remove_top(images: Tensor, maps: Tensor, fraction: float, fill: Fill = "chan
         m = maps[part].abs() if absolute else maps[part]
         counts = torch.full((part.stop - part.start,), count, device=images.device)
         rows = colour if colour.shape[0] == 1 else colour[part]
-        out[part] = replace_pixels(images[part], removal_ranks(m, descending=True), counts, rows)
+        ranks = removal_ranks(m, descending=True, seed=seed, first_index=part.start)
+        out[part] = replace_pixels(images[part], ranks, counts, rows)
     return out
 
 
-__all__ = ["FILLS", "fill_colour", "remove_top", "removal_ranks", "removed_count", "replace_pixels"]
+__all__ = ["FILLS", "fill_colour", "remove_top", "removal_ranks", "removed_count", "replace_pixels",
+           "tie_permutation"]

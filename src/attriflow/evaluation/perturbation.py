@@ -37,12 +37,13 @@ def perturbation_probabilities(
     order: str = "lerf",
     fill: Fill = "channel_mean",
     absolute: bool = False,
+    seed: int = 0,
     batch_size: int = 64,
 ) -> Tensor:
     """(N, len(fractions)): the target's softmax probability after removing each fraction of the
     pixels of each image in ``order`` (``lerf`` least relevant first, ``morf`` most relevant first)
-    of its map (of |map| with ``absolute``), replaced by the fill colour (see ``masking.fill_colour``;
-    ``channel_mean`` is taken over ``x``)."""
+    of its map (of |map| with ``absolute``; ties broken at random from ``seed``), replaced by the fill
+    colour (see ``masking.fill_colour``; ``channel_mean`` is taken over ``x``)."""
     x = check_images(x)
     maps = check_maps(maps, x).to(x.device)
     if order not in ORDERS:
@@ -63,7 +64,8 @@ def perturbation_probabilities(
         first, last = int(image[0]), int(image[-1]) + 1
         held_to = held_from + len(held)
         m = maps[max(first, held_to):last]
-        fresh = removal_ranks(m.abs() if absolute else m, descending=ORDERS[order])
+        fresh = removal_ranks(m.abs() if absolute else m, descending=ORDERS[order], seed=seed,
+                              first_index=max(first, held_to))
         held, held_from = torch.cat([held[max(0, first - held_from):], fresh]), first
         rows = colour if colour.shape[0] == 1 else colour[image]
         logits = model(replace_pixels(x[image], held[image - first], counts[step], rows))
@@ -81,12 +83,14 @@ def pixel_perturbation(
     orders: Sequence[str] = ("lerf", "morf"),
     fill: Fill = "channel_mean",
     absolute: bool = False,
+    seed: int = 0,
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """One row per (image, method, order, fraction): p_original, p after removal, and
     rel_change = |p - p_original| / p_original of the target class (default target: the predicted
     class). ``maps``: method name -> (N, H, W) maps of ``x``. The fill colour is fixed once for
-    all methods (``channel_mean``: over ``x``; pass a colour to share it across calls)."""
+    all methods (``channel_mean``: over ``x``; pass a colour to share it across calls); ties in a map
+    are broken at random from ``seed``."""
     x = check_images(x)
     if not isinstance(maps, Mapping) or not maps:
         raise UserError("maps must be a non-empty mapping method name -> (N, H, W) maps")
@@ -102,7 +106,7 @@ def pixel_perturbation(
     for method, m in maps.items():
         for order in orders:
             p = perturbation_probabilities(model, x, m, targets, fractions, order=order, fill=colour,
-                                           absolute=absolute, batch_size=batch_size).cpu().numpy()
+                                           absolute=absolute, seed=seed, batch_size=batch_size).cpu().numpy()
             n, s = p.shape
             frames.append(pd.DataFrame({
                 "image": np.repeat(np.arange(n), s), "method": method, "order": order,

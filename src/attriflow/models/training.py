@@ -202,13 +202,15 @@ def chance_metrics(task: str, train: Data, test: Data) -> dict[str, Any]:
 
 def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | None = None, *,
               runs_dir: str | os.PathLike | None = None, weights_dir: str | os.PathLike | None = None,
-              stop_after: int | None = None, progress: bool | None = None) -> dict[str, Any] | None:
+              stop_after: int | None = None, progress: bool | None = None,
+              extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Train the model ``spec`` describes (see :mod:`attriflow.models.spec`) and write its outputs to ``out_dir``.
 
     ``data``: the splits to use (default: loaded from the spec's ``dataset``). ``runs_dir``: where
     runs named by ``init`` live (default: ``out_dir``'s parent). ``stop_after``: stop after this
     many epochs of this call, as if killed, leaving only the checkpoint. ``progress``: tqdm bars
-    (None: only on a terminal). Returns the content of ``metrics.json``, or None when stopped early.
+    (None: only on a terminal). ``extra``: fields written into ``metrics.json`` (e.g. a
+    ROAR point's method and fraction). Returns the content of ``metrics.json``, or None when stopped early.
     """
     spec = normalise_spec(spec)
     out_dir = Path(out_dir)
@@ -310,6 +312,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
         "train_seconds": seconds, "images_per_second": sum(r["train_images"] for r in history) / max(seconds, 1e-9),
         **record,
+        **(extra or {}),
     }
     write_json(out_dir / "metrics.json", _finite(result))
     ckpt_path.unlink(missing_ok=True)
