@@ -9,6 +9,7 @@ perturbation) of one method entry on a run's test images, as a CSV of per-image 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -90,19 +91,49 @@ def _attribute(args) -> int:
     if args.target == "label" and data.task not in ("multiclass", "binary"):
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
     device = next(model.parameters()).device
-    maps, targets, logits, used = [], [], [], params
+    targets, logits, used = [], [], params
     workers = {"num_workers": info["run"].get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
     chunks = batches(data, args.chunk, **workers)
-    for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
-        x = x.to(device)
-        t = y.to(device) if args.target == "label" else None
-        rec = attribute_with_predictions(model, x, t, args.method, **params)
-        maps.append(rec.maps.cpu()), targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
-        used = rec.params  # with every default filled in
-    save_attributions(args.out, torch.cat(maps), torch.cat(targets), torch.cat(logits), args.method, used,
-                      seed=args.seed, scale=args.scale, run=str(args.run), split=args.split, limit=args.limit,
-                      target=args.target)
+    with chunked_array(args.out) as maps:  # maps go to disk chunk by chunk, never all in memory
+        for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
+            x = x.to(device)
+            t = y.to(device) if args.target == "label" else None
+            rec = attribute_with_predictions(model, x, t, args.method, **params)
+            maps.append(rec.maps.cpu().float().numpy(), total=len(data))
+            targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
+            used = rec.params  # with every default filled in
+        save_attributions(args.out, maps.array, torch.cat(targets), torch.cat(logits), args.method, used,
+                          seed=args.seed, scale=args.scale, run=str(args.run), split=args.split, limit=args.limit,
+                          target=args.target)
     return 0
+
+
+class _ChunkedArray:
+    """Rows appended chunk by chunk into a memory-mapped ``.npy`` beside an output file."""
+
+    def __init__(self, path: Path):
+        self.path, self.array, self.filled = path, None, 0
+
+    def append(self, chunk, total: int) -> None:
+        import numpy as np
+
+        if self.array is None:
+            self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=chunk.dtype, shape=(total, *chunk.shape[1:]))
+        self.array[self.filled:self.filled + len(chunk)] = chunk
+        self.filled += len(chunk)
+
+
+@contextlib.contextmanager
+def chunked_array(out: str | Path):
+    """A :class:`_ChunkedArray` in a temporary file next to ``out``, removed afterwards."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    acc = _ChunkedArray(out.parent / f".{out.name}.chunks.npy")
+    try:
+        yield acc
+    finally:
+        acc.array = None
+        acc.path.unlink(missing_ok=True)
 
 
 def set_threads(threads: int | None) -> None:
