@@ -151,13 +151,14 @@ def as_imageset(data: ImageSet | StreamingSet, progress: bool | None = None) -> 
 
 def make_loader(data: ImageSet | StreamingSet, batch_size: int, *, generator: torch.Generator | None = None,
                 drop_last: bool = False, num_workers: int = 0, pin_memory: bool = False,
-                prefetch_factor: int = 2) -> DataLoader:
+                prefetch_factor: int = 2, persistent_workers: bool = False) -> DataLoader:
     """Batches ``(x, y)`` of either form: shuffled with ``generator`` when given, in order otherwise.
 
     An ImageSet is indexed a whole batch at a time in memory; a StreamingSet is decoded item by
     item in ``num_workers`` worker processes, ``prefetch_factor`` batches ahead per worker, into
-    pinned memory when ``pin_memory`` (set it when the batches go to a GPU). The order of the
-    items depends only on ``generator``, never on the number of workers.
+    pinned memory when ``pin_memory`` (set it when the batches go to a GPU); ``persistent_workers``
+    keeps the workers between passes (a loader iterated every epoch). The order of the items
+    depends only on ``generator``, never on the number of workers.
     """
     if is_streaming(data):
         dataset: Dataset = data
@@ -167,7 +168,7 @@ def make_loader(data: ImageSet | StreamingSet, batch_size: int, *, generator: to
     sampler = BatchSampler(base, batch_size, drop_last=drop_last)
     if not is_streaming(data):  # one tensor index per batch: no per-item collation
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
-    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True} if num_workers > 0 else {}
+    extra = {"prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers} if num_workers > 0 else {}
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory, **extra)
 
 

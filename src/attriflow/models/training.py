@@ -82,7 +82,7 @@ def loader_options(spec: dict[str, Any], device: torch.device) -> dict[str, Any]
 
 def _loader(data: Data, spec: dict[str, Any], generator: torch.Generator, device: torch.device) -> DataLoader:
     drop_last = len(data) % spec["batch_size"] == 1  # a one-image batch breaks BatchNorm
-    return make_loader(data, spec["batch_size"], generator=generator, drop_last=drop_last,
+    return make_loader(data, spec["batch_size"], generator=generator, drop_last=drop_last, persistent_workers=True,
                        **loader_options(spec, device))
 
 
