@@ -114,6 +114,15 @@ def test_nih_findings_official_split_and_boxes(root, truth):
         assert target.sum() == len({c for c, *_ in truth["nih-chestxray8"]["boxes"][name]})
 
 
+def test_mask_batches_of_a_concept_set(root):
+    data = load_dataset("covid19-masks", root, image_size=24)
+    x, y, m = next(batches(data, 3, masks=True, num_workers=1))
+    assert x.shape == (3, 1, 24, 24) and m.shape == (3, len(COVID_STRUCTURES), 24, 24) and m.dtype == torch.bool
+    assert torch.equal(m.flatten(2).any(2).float(), y)  # a structure is labelled exactly when its mask is drawn
+    with pytest.raises(UserError, match="has no masks"):
+        next(batches(load_dataset("cifar10", root), 2, masks=True))
+
+
 def test_covid_masks_are_pasted_at_their_offsets(root, truth):
     data = load_dataset("covid19-masks", root)
     assert len(data) == 3 and data.mask_names == list(COVID_STRUCTURES)

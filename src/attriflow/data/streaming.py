@@ -172,10 +172,36 @@ def make_loader(data: ImageSet | StreamingSet, batch_size: int, *, generator: to
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory, **extra)
 
 
-def batches(data: ImageSet | StreamingSet, batch_size: int, **loader_options) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, y)`` batches of ``data`` in item order (see :func:`make_loader` for the options)."""
+class _WithMasks(Dataset):
+    """Items ``(image, target, masks)`` of a StreamingSet (for concept sets, e.g. dissection probes)."""
+
+    def __init__(self, data: StreamingSet):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int):
+        x, y, m = self.data.sample(index)
+        if m is None:
+            raise UserError(f"dataset {self.data.name!r}: item {self.data.refs[index]!r} has no masks")
+        return x, y, m
+
+
+def batches(data: ImageSet | StreamingSet, batch_size: int, masks: bool = False,
+            **loader_options) -> Iterator[tuple[torch.Tensor, ...]]:
+    """``(x, y)`` batches of ``data`` in item order, ``(x, y, masks)`` with ``masks=True`` (bool
+    (B, M, H, W)); see :func:`make_loader` for the options."""
+    if masks and not data.mask_names:
+        raise UserError(f"dataset {data.name!r} has no masks")
     if not is_streaming(data):
         for start in range(0, len(data), batch_size):
-            yield data.images[start:start + batch_size], data.targets[start:start + batch_size]
+            part = slice(start, start + batch_size)
+            yield (data.images[part], data.targets[part]) + ((data.masks[part],) if masks else ())
         return
-    yield from make_loader(data, batch_size, **loader_options)
+    if not masks:
+        yield from make_loader(data, batch_size, **loader_options)
+        return
+    options = {k: v for k, v in loader_options.items() if k in ("num_workers", "pin_memory", "prefetch_factor")}
+    extra = {"prefetch_factor": options.pop("prefetch_factor", 2)} if options.get("num_workers") else {}
+    yield from DataLoader(_WithMasks(data), batch_size=batch_size, shuffle=False, **options, **extra)
