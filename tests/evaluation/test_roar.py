@@ -101,3 +101,41 @@ def test_roar_mask_command(tmp_path):
         assert ((data["images"] == 0.5).all(1).reshape(6, -1).sum(1) >= 32).all()
     assert main(["roar-mask", "--images", str(tmp_path / "test.npz"), "--random", "3", "--fraction", "0.5",
                  "--fill", "grey", "--out", str(out)]) == 1
+
+
+def plateau_maps(n: int) -> torch.Tensor:
+    """Maps that are zero everywhere except one bright pixel: a plateau, like GradCAM after its ReLU."""
+    maps = torch.zeros(n, SIZE, SIZE)
+    maps[:, SIZE - 1, SIZE - 1] = 1.0
+    return maps
+
+
+def test_ties_are_broken_at_random_reproducibly_and_whatever_the_chunks():
+    x = torch.rand(6, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    removed = lambda out: (out != x)[:, 0]  # noqa: E731
+    a = removed(remove_top(x, plateau_maps(6), 0.25, fill=-1.0, seed=7, batch_size=4))
+    # the bright pixel first, then 15 of the 63 tied zeros: not the first rows in raster order
+    assert a[:, SIZE - 1, SIZE - 1].all() and (a.flatten(1).sum(1) == 16).all()
+    assert not a[:, 0].all(), "ties were broken by raster position (the whole first row removed)"
+    torch.testing.assert_close(a, removed(remove_top(x, plateau_maps(6), 0.25, fill=-1.0, seed=7, batch_size=1)))
+    other = removed(remove_top(x, plateau_maps(6), 0.25, fill=-1.0, seed=8))
+    assert not torch.equal(a, other)
+    assert not all(torch.equal(a[0], a[i]) for i in range(1, 6)), "every image drew the same tie order"
+
+
+def test_retrain_is_the_one_roar_path_with_a_zero_point_and_shares(tmp_path):
+    from attriflow.evaluation.roar import retrain
+    from attriflow.models.training_data import Splits
+
+    splits = Splits(region_task(96, 0), region_task(32, 1), region_task(32, 2))
+    spec = {"model": "resnet8", "model_kwargs": {"width": 0.25}, "dataset": "region", "epochs": 1, "batch_size": 32,
+            "seed": 0, "device": "cpu", "init": "some-run"}
+    zero = retrain(spec, splits, None, 0.0, tmp_path / "zero", extra={"method": "none"})
+    assert zero["roar"] == {"fraction": 0.0, "seed": 0, "method": "none"} and zero["epochs"] == 1
+    maps = {name: truth_maps(len(s)) for name, s in splits.items()}
+    point = retrain(spec, splits, maps, 0.25, tmp_path / "truth", epochs=2)
+    assert point["roar"]["fraction"] == 0.25 and point["epochs"] == 2
+    with pytest.raises(UserError, match="fraction must be in"):
+        retrain(spec, splits, maps, 25, tmp_path / "percent")
+    with pytest.raises(UserError, match="needs maps"):
+        retrain(spec, splits, None, 0.25, tmp_path / "nomaps")

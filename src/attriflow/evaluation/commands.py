@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="channel_mean (default), image_channel_mean, a number, or C comma-separated values")
     p.add_argument("--fill-from", metavar="NPZ", help="take the channel_mean colour from these images (the train set)")
     p.add_argument("--absolute", action="store_true", help="rank pixels by |map|")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaking among equal map values")
     p.add_argument("--out", required=True, help="output .npz: the input arrays with 'images' masked")
     p.set_defaults(func=_roar_mask)
 
@@ -65,7 +66,7 @@ def _roar_mask(args) -> int:
         if fill != "channel_mean":
             raise UserError("--fill-from takes the channel_mean colour of another set; drop --fill or set it to channel_mean")
         fill = fill_colour(torch.from_numpy(_images(args.fill_from)["images"]).float(), "channel_mean")
-    arrays["images"] = remove_top(images, maps, args.fraction, fill, absolute=args.absolute).numpy()
+    arrays["images"] = remove_top(images, maps, args.fraction, fill, absolute=args.absolute, seed=args.seed).numpy()
     save_npz(Path(args.out), **arrays)
     print(f"wrote {args.out}")
     return 0
