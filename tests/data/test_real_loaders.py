@@ -13,6 +13,7 @@ import torch
 
 from attriflow.data import load_dataset
 from attriflow.data.real import REAL_VIEWS
+from attriflow.data.real.vision import MVTEC_CATEGORIES as REAL_VIEWS_MVTEC
 from attriflow.data.real.chest import CHEXPERT_LABELS, COVID_STRUCTURES, NIH_BOX_CLASSES
 from attriflow.data.streaming import StreamingSet, batches, make_loader
 from attriflow.errors import UserError
@@ -265,3 +266,13 @@ def test_wrong_layout_missing_column_unreadable_image_unknown_label(root, tmp_pa
 
     with pytest.raises(UserError, match="has no split 'val'"):
         load_dataset("cifar10", root, "val")
+
+
+def test_cli_lists_views_and_what_loads(root, capsys):
+    from attriflow.cli import main
+
+    assert main(["data", "views", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "brixia-zones" in out and "[zones, " in out and "[binary, 4 train items]" in out  # mvtec-ad/bottle
+    broken = {line.split()[0] for line in out.splitlines() if "not loadable" in line}
+    assert broken == {f"mvtec-ad/{c}" for c in REAL_VIEWS_MVTEC} - {"mvtec-ad/bottle", "mvtec-ad/grid"}  # not in the miniature
