@@ -57,14 +57,6 @@ def read_table(path: Path, columns: Iterable[str], sep: str = ",", **kwargs) -> 
     return df
 
 
-def check_labels(path: Path, column: str, values: Sequence[Any], valid: Iterable[Any]) -> None:
-    """Every value in ``values`` is one of ``valid``; the first that is not is named with its file."""
-    valid = set(valid)
-    for v in values:
-        if v not in valid and not (isinstance(v, float) and np.isnan(v) and any(isinstance(x, float) and np.isnan(x) for x in valid)):
-            raise UserError(f"{path}: column {column!r} has the value {v!r}, expected one of {sorted(map(str, valid))}")
-
-
 def image_files(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
