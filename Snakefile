@@ -25,6 +25,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/attribute.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/methods.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -149,6 +149,8 @@ def cases(model_name: str, model: nn.Module, x: torch.Tensor, target: torch.Tens
     ig = dict(steps=s.steps, batch_size=s.batch_size)
     sg = dict(samples=s.samples, batch_size=s.batch_size, noise=0.15)
     sg_peer_batch = max(1, s.batch_size // len(x))
+    pg = dict(sparsity=90.0)
+    pw = dict(sparsity=90.0, steps=s.steps, batch_size=s.batch_size)
     out = [
         Case("gradient", ours("gradient"), "captum.Saliency",
              lambda: Saliency(peer_model).attribute(x, target=target, abs=False), t1, 1, {}),
@@ -189,11 +191,16 @@ def cases(model_name: str, model: nn.Module, x: torch.Tensor, target: torch.Tens
              zennit(lambda c: LayerMapComposite(
                  layer_map=layer_map_base() + [(Convolution, Epsilon()), (nn.Linear, Epsilon())], canonizers=c)),
              t1, 1, {}),
-        Case("lrp_zplus", ours("lrp_zplus"), "zennit.EpsilonPlusFlat", zennit(lambda c: EpsilonPlusFlat(canonizers=c)),
-             t1, 1, {}),
+        Case("lrp_zplus", ours("lrp_zplus"), "", None, t1, 1, {}),  # bias-free z+: Zennit has no composite for it
+        Case("lrp_alpha1beta0", ours("lrp_alpha1beta0"), "zennit.EpsilonPlusFlat",
+             zennit(lambda c: EpsilonPlusFlat(canonizers=c)), t1, 1, {}),
         Case("lrp_alpha2beta1", ours("lrp_alpha2beta1"), "zennit.EpsilonAlpha2Beta1Flat",
              zennit(lambda c: EpsilonAlpha2Beta1Flat(canonizers=c)), t1, 1, {}),
         Case("random", ours("random"), "", None, None, 0, {}),
+        # pathways / prunegrad: floor = contributions (one T1) + the masked gradient (one T1); the pathway
+        # gradient's contributions take steps scaled inputs (steps x T1). Goals: 3 T1 and (steps + 2) T1.
+        Case("prune_grad", ours("prune_grad", **pg), "", None, t1, 2, pg),
+        Case("pathway_gradient", ours("pathway_gradient", **pw), "", None, t1, s.steps + 1, pw),
     ]
     if grad_cam_pp_peer():
         from pytorch_grad_cam import FullGrad, GradCAM, GradCAMPlusPlus

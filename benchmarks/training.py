@@ -105,7 +105,7 @@ def main() -> None:
             start = time.perf_counter()
             result = train_run({**spec, "epochs": 1}, Path(tmp) / name, data=data, progress=False)
             total = time.perf_counter() - start
-            epoch = pd.read_csv(Path(tmp) / name / "metrics.csv").iloc[0]
+            epoch = result["timing"][0]  # timings live in metrics.json, not in metrics.csv
             validation = epoch["train_seconds"] * len(data.val) / (3 * len(data.train))  # forward only: ~1/3 of a step
             estimate = total + (spec["epochs"] - 1) * (epoch["train_seconds"] + validation)
             rows.append({"run": name, "model": spec["model"], "dataset": str(spec["dataset"]), "n_train": len(data.train),

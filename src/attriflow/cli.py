@@ -7,19 +7,25 @@ with ``set_defaults(func=...)``; this file only collects them.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from attriflow.errors import UserError
+from attriflow.plugins import PluginError, import_listed
 
-# Modules that contribute sub-commands; each has ``register(subparsers)``.
+# Modules that contribute sub-commands; each has ``register(subparsers)``. A listed module that is
+# missing or fails to import is an error naming it.
 COMMAND_MODULES = (
     "attriflow.data.commands",
     "attriflow.models.commands",
     "attriflow.attribution.commands",
     "attriflow.evaluation.commands",
     "attriflow.reporting.commands",
+    "attriflow.dissection.commands",
+    "attriflow.anomaly.commands",
     "attriflow.steps",
+    "attriflow.pathways.commands",
+    "attriflow.reporting.papers.positive_grad",
+    "attriflow.plugins",
 )
 
 
@@ -27,13 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="attriflow", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"attriflow {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # module not written yet
-                continue
-            raise
+    for module in import_listed(COMMAND_MODULES, "sub-commands (attriflow.cli.COMMAND_MODULES)"):
+        if not callable(getattr(module, "register", None)):
+            raise PluginError(f"module {module.__name__!r}, listed for sub-commands (attriflow.cli.COMMAND_MODULES), "
+                              "has no register(subparsers) function")
         module.register(sub)
     return parser
 
@@ -45,7 +48,11 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except PluginError as exc:
+        print(f"attriflow: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -80,6 +80,7 @@ def _attribute(args) -> int:
 
     from attriflow.attribution import attribute_with_predictions, save_attributions
     from attriflow.data.streaming import batches
+    from attriflow.models.heads import head_of
     from attriflow.utils.provenance import seed_everything
 
     params = _json_object(args.params_json, "--params-json")
@@ -90,6 +91,7 @@ def _attribute(args) -> int:
         data = data.subset(slice(0, args.limit))
     if args.target == "label" and data.task not in ("multiclass", "binary"):
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
+    head = head_of(info)  # binary: label 0 / 1 explains -logit / +logit (attriflow.models.heads)
     device = next(model.parameters()).device
     targets, logits, used = [], [], params
     workers = {"num_workers": info["run"].get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
@@ -98,7 +100,7 @@ def _attribute(args) -> int:
         for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
             x = x.to(device)
             t = y.to(device) if args.target == "label" else None
-            rec = attribute_with_predictions(model, x, t, args.method, **params)
+            rec = attribute_with_predictions(model, x, t, args.method, head=head, **params)
             maps.append(rec.maps.cpu().float().numpy(), total=len(data))
             targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
             used = rec.params  # with every default filled in
@@ -185,6 +187,7 @@ def _evaluate(args) -> int:
     from attriflow.data.streaming import as_imageset
     from attriflow.evaluation import class_sensitivity, pixel_perturbation, randomisation_test
     from attriflow.evaluation.explainers import method_explainer
+    from attriflow.models.heads import head_of
     from attriflow.utils.io import save_dataframe
     from attriflow.utils.provenance import seed_everything
 
@@ -193,6 +196,7 @@ def _evaluate(args) -> int:
     set_threads(args.threads)
     seed_everything(args.seed)
     model, info, splits = run_splits(args.run)
+    head = head_of(info)  # what the outputs mean: the probability and classes each evaluation uses
     data = splits.test if args.limit is None else splits.test.subset(slice(0, args.limit))
     data = as_imageset(data)  # a streamed split is decoded: evaluations run on a limited test set
     device = next(model.parameters()).device
@@ -210,13 +214,13 @@ def _evaluate(args) -> int:
         settings = {**settings}
         fractions = [f / 100.0 for f in settings.pop("fractions", list(range(1, 11)))]
         df = pixel_perturbation(model, x, {name: rec.maps[: len(x)].to(device)}, rec.targets[: len(x)].to(device),
-                                fractions=fractions, seed=args.seed, batch_size=batch, **settings)
+                                fractions=fractions, seed=args.seed, batch_size=batch, head=head, **settings)
     else:
         explainer = {name: method_explainer(args.method, **params)}
         if args.kind == "randomisation":
-            df = randomisation_test(model, x, None, explainer, seed=args.seed, batch_size=batch, **settings)
+            df = randomisation_test(model, x, None, explainer, seed=args.seed, batch_size=batch, head=head, **settings)
         else:
-            df = class_sensitivity(model, x, explainer, seed=args.seed, batch_size=batch, **settings)
+            df = class_sensitivity(model, x, explainer, seed=args.seed, batch_size=batch, head=head, **settings)
     df.insert(0, "run", Path(args.run).name)
     save_dataframe(args.out, df)
     return 0

@@ -17,7 +17,7 @@ from attriflow.attribution import attribute
 
 from .conftest import assert_same_map, images, make_resnet18, make_vgg, non_inplace_copy
 
-MODELS = {"resnet18": (make_resnet18, "layer4"), "vgg": (make_vgg, "features")}
+MODELS = {"resnet18": (make_resnet18, "layer4"), "vgg": (make_vgg, "features.9")}
 TARGET = torch.tensor([3, 0, 7])
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients"),
@@ -99,3 +99,37 @@ def test_grad_cam_matches_layer_grad_cam_with_relu_and_bilinear_upsampling(case)
     assert_same_map(ours, ref[:, 0])
     # the default layer is the one the papers use for this architecture
     assert_same_map(attribute(model, x, TARGET, "grad_cam"), ours, rtol=0)
+
+
+def torchvision_vgg16_layout(width: float = 0.125, num_classes: int = 10) -> torch.nn.Module:
+    """torchvision's VGG class with VGG16's layout at 1/8 width (8..64 channels) and a small head."""
+    from torchvision.models.vgg import VGG, cfgs, make_layers
+
+    with torch.device("meta"):  # skip building the 100M-parameter classifier for real
+        model = VGG(make_layers([v if v == "M" else int(v * width) for v in cfgs["D"]]))
+    torch.manual_seed(0)
+    model.features = make_layers([v if v == "M" else int(v * width) for v in cfgs["D"]])
+    model.classifier = torch.nn.Linear(int(512 * width) * 7 * 7, num_classes)
+    return model.eval()
+
+
+def test_vgg_default_cam_layer_is_conv5_3_rectified_and_matches_layer_grad_cam():
+    """For torchvision VGGs the default CAM layer is conv5_3's ReLU (features.29), 14x14 at 224 px and
+    4x4 at 64 px, not ``features`` (after the last max-pool); Captum's LayerGradCam on that layer, with
+    its ReLU asked for, gives the same map."""
+    model = torchvision_vgg16_layout()
+    x = images(size=64)
+    ours = attribute(model, x, TARGET, "grad_cam")
+    oracle = non_inplace_copy(model)
+    ref = LayerGradCam(oracle, oracle.features[29]).attribute(x, target=TARGET, relu_attributions=True)
+    assert ref.shape[-2:] == (4, 4)
+    ref = LayerAttribution.interpolate(ref, x.shape[-2:], interpolate_mode="bilinear").detach()
+    assert_same_map(ours, ref[:, 0])
+    # GradCAM's ReLU: Captum applies none unless asked; ours applies it by default and relu=False drops it
+    raw = LayerGradCam(oracle, oracle.features[29]).attribute(x, target=TARGET)
+    raw = LayerAttribution.interpolate(raw, x.shape[-2:], interpolate_mode="bilinear").detach()[:, 0]
+    assert float(raw.min()) < 0 <= float(ours.min())
+    assert_same_map(attribute(model, x, TARGET, "grad_cam", relu=False), raw)
+    # the map of the pooled `features` output (2x2) is a different, coarser map
+    pooled = attribute(model, x, TARGET, "grad_cam", layer="features")
+    assert float((pooled - ours).abs().max()) > 1e-2 * float(ours.abs().max())

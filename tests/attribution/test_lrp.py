@@ -2,9 +2,12 @@
 
 For ReLU networks LRP-epsilon with epsilon -> 0 equals gradient x input divided by the target
 logit (Zennit starts from relevance 1). That identity only holds when the canonizers preserve the
-network's function and conserve relevance through residual sums, so it checks them: on ResNet18
-(BatchNorm merge, Sum modules for the skips, shared in-place ReLU) and on a DenseNet (only the
-BatchNorms that directly follow a convolution may be merged; the ones after concatenations stay).
+network's function, conserve relevance through residual sums and give every BatchNorm its scale
+and bias, so it checks them: on ResNet18 (BatchNorm merge, Sum modules for the skips, shared
+in-place ReLU), VGG and DenseNets (only the BatchNorms that directly follow a convolution are
+merged; the ones after concatenations, in transitions and norm5 become per-channel affine layers),
+with random BatchNorm statistics and with statistics measured on data ("trained-like").
+z+ leaves biases out, so it conserves relevance exactly on all of them.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import torch
 import torchvision
 from torch import nn
 from zennit.attribution import Gradient
-from zennit.composites import EpsilonAlpha2Beta1Flat, EpsilonPlusFlat, LayerMapComposite, layer_map_base
-from zennit.rules import Epsilon
+from zennit.composites import (
+    EpsilonAlpha2Beta1Flat, EpsilonPlusFlat, LayerMapComposite, SpecialFirstLayerMapComposite, layer_map_base,
+)
+from zennit.rules import Epsilon, Flat, ZPlus
 from zennit.torchvision import ResNetCanonizer, VGGCanonizer
-from zennit.types import Convolution
+from zennit.types import Convolution, Linear
 
 from attriflow.attribution import attribute
 
@@ -37,7 +42,11 @@ def zennit_relevance(model, x, composite):
 
 
 ZENNIT = {
-    "lrp_zplus": lambda canon: EpsilonPlusFlat(canonizers=canon),
+    "lrp_alpha1beta0": lambda canon: EpsilonPlusFlat(canonizers=canon),
+    "lrp_zplus": lambda canon: SpecialFirstLayerMapComposite(  # EpsilonPlusFlat with bias-free z+ on convolutions
+        layer_map=layer_map_base() + [(Convolution, ZPlus(zero_params="bias")), (nn.Linear, Epsilon())],
+        first_map=[(Linear, Flat())], canonizers=canon,
+    ),
     "lrp_alpha2beta1": lambda canon: EpsilonAlpha2Beta1Flat(canonizers=canon),
     "lrp_epsilon": lambda canon: LayerMapComposite(
         layer_map=layer_map_base() + [(Convolution, Epsilon()), (nn.Linear, Epsilon())], canonizers=canon
@@ -65,7 +74,7 @@ def test_same_relevance_as_zennit(method, arch):
 
 def test_default_eps_differs_from_zennit_only_by_its_inexact_identity():
     model, x = make_resnet18(), images()
-    ours = attribute(model, x, TARGET, "lrp_zplus", reduce=None)
+    ours = attribute(model, x, TARGET, "lrp_alpha1beta0", reduce=None)
     ref = zennit_relevance(non_inplace_copy(model), x, EpsilonPlusFlat(canonizers=[ResNetCanonizer()]))
     assert_same_map(ours, ref, rtol=2e-3)
 
@@ -124,21 +133,103 @@ class MeanHeadDenseNet(torchvision.models.DenseNet):
         return self.classifier(self.features(x).mean(dim=(2, 3)))
 
 
-@pytest.mark.parametrize("subclass", [False, True])
-def test_densenet_merges_only_batchnorms_that_follow_a_convolution(subclass):
-    """Also checks the functional global pooling (DenseNet's head) gets the normalising rule."""
-    if subclass:
-        torch.manual_seed(0)
-        model = randomize_batchnorm(MeanHeadDenseNet()).eval()
-    else:
-        model = make_densenet()
-    with torch.no_grad():  # BatchNorms after concatenations stay unmerged: make them bias-free so LRP-0 is exact
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.zero_()
-                m.bias.zero_()
+def _small_densenet():
+    from attriflow.models import create_model
+
+    return create_model("small_densenet", num_classes=10, stem="small")
+
+
+def _small_vgg():
+    from attriflow.models import create_model
+
+    return create_model("small_vgg", num_classes=10)
+
+
+def _small_resnet():
+    from attriflow.models import create_model
+
+    return create_model("small_resnet", num_classes=10, stem="cifar")
+
+
+ARCHITECTURES = {
+    "torchvision_densenet": lambda: torchvision.models.DenseNet(
+        growth_rate=8, block_config=(2, 2), num_init_features=16, bn_size=2, num_classes=10),
+    "densenet_mean_head": MeanHeadDenseNet,
+    "small_densenet": _small_densenet,
+    "resnet18": lambda: torchvision.models.resnet18(num_classes=10),
+    "small_resnet": _small_resnet,
+    "vgg_bn": lambda: make_vgg(batch_norm=True),
+    "small_vgg": _small_vgg,
+}
+
+
+@torch.no_grad()
+def measured_batchnorm(model: nn.Module) -> nn.Module:
+    """Running statistics measured on data, as training leaves them ("trained-like"): a few
+    train-mode forwards with cumulative averaging, then eval mode."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    for seed in range(3):
+        model(images(n=8, seed=10 + seed) + 0.5)
+    return model.eval()
+
+
+def architecture(name: str, statistics: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = ARCHITECTURES[name]()
+    return measured_batchnorm(model) if statistics == "measured" else randomize_batchnorm(model).eval()
+
+
+@pytest.mark.parametrize("statistics", ["random", "measured"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_lrp0_is_gradient_x_input_over_logit_through_every_batchnorm(arch, statistics):
+    """The trap of Zennit's Pass rule for BatchNorms after DenseNet concatenations: it ignores their scale
+    and bias, so LRP-epsilon x logit is far from gradient x input (checked with canonize=False on DenseNets)."""
+    model = architecture(arch, statistics)
     lrp, expected = _lrp0_equals_gradient_x_input(model, images())
     assert_same_map(lrp, expected, rtol=1e-6)
+    if "densenet" in arch:
+        raw, expected = _lrp0_equals_gradient_x_input(model, images(), canonize=False)
+        assert float((raw - expected).abs().max()) > 1e-2 * float(expected.abs().max())
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_zplus_conserves_relevance_with_random_batchnorm(arch):
+    """z+ leaves every bias (merged BatchNorm, affine stand-in) out: with bias-free dense layers (the
+    Epsilon rule there conserves too) each map sums to the starting relevance 1.
+    Alpha1-beta0 keeps positive biases, which absorb relevance: a different map.
+    (Exact up to units before a residual addition that have no positive contribution at all: they cannot
+    pass on the share the Sum rule gives them; 1e-4 of the total on small_resnet.)"""
+    model = architecture(arch, "random").double()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.bias.zero_()
+    x = images().double()
+    zplus = attribute(model, x, TARGET, "lrp_zplus", epsilon=1e-12, stabilizer=1e-12, reduce=None)
+    torch.testing.assert_close(zplus.sum(dim=(1, 2, 3)), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-3)
+    ab = attribute(model, x, TARGET, "lrp_alpha1beta0", epsilon=1e-12, stabilizer=1e-12, reduce=None)
+    assert float((ab - zplus).abs().max()) > 1e-2 * float(zplus.abs().max())
+
+
+def test_batchnorm_affine_stand_in_is_exact_and_removed_afterwards():
+    """Every unmerged BatchNorm is replaced by its per-channel affine layer for the pass only."""
+    from attriflow.attribution.canonizers import BatchNormAsAffine, ChannelAffine, affine_of
+
+    model = architecture("small_densenet", "random")
+    bn = model.features.denseblock1.denselayer1.norm1
+    x = torch.randn(2, bn.num_features, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(affine_of(bn)(x), bn(x), rtol=1e-5, atol=1e-6)
+    state = ModelState(model)
+    (instance,) = BatchNormAsAffine().apply(model)
+    assert isinstance(model.features.denseblock1.denselayer1.norm1, ChannelAffine)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    instance.remove()
+    state.assert_unchanged()
 
 
 def test_zennit_sequential_merge_cannot_canonize_a_densenet():

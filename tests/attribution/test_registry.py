@@ -15,7 +15,7 @@ from .conftest import images, make_vgg
 
 ISSUE_METHODS = {
     "gradient", "input_x_gradient", "integrated_gradients", "smoothgrad", "guided_backprop", "deconvnet",
-    "rectgrad", "lrp_epsilon", "lrp_zplus", "lrp_alpha2beta1", "grad_cam", "grad_cam_pp", "full_grad", "random",
+    "rectgrad", "lrp_epsilon", "lrp_zplus", "lrp_alpha1beta0", "lrp_alpha2beta1", "grad_cam", "grad_cam_pp", "full_grad", "random",
 }
 
 

@@ -93,16 +93,36 @@ def test_image_size_resizes_images_and_masks(root):
     assert 0.0 <= small.images.min() and small.images.max() <= 1.0
     # area-like averaging: the mean colour is kept
     assert torch.allclose(small.images.mean(dim=(2, 3)), full.images.mean(dim=(2, 3)), atol=0.01)
-    # defect masks shrink with the image: about a quarter of the pixels, and only where there was a defect
+    # defect masks shrink with the image: at least a quarter of the pixels (any coverage counts),
+    # and only where there was a defect
     assert not (small.masks.flatten(1).any(dim=1) & ~full.masks.flatten(1).any(dim=1)).any()
     ratio = small.masks.sum().item() / full.masks.sum().item()
-    assert 0.15 < ratio < 0.4
+    assert 0.25 <= ratio < 0.75
     same = load_dataset("textures/carpet", root, "test", image_size=64)
     assert torch.equal(same.images, full.images)
     rect = load_dataset("cxr-probe", root, image_size=(48, 40))
     assert rect.images.shape[-2:] == (48, 40) and rect.masks.shape[-2:] == (48, 40)
     with pytest.raises(UserError, match="image_size"):
         load_dataset("digits", root, image_size=0)
+
+
+@pytest.mark.parametrize("size", [32, 16, (20, 12)])
+def test_downsampled_masks_keep_every_defect_pixel(root, size):
+    """Any coverage counts: every defect pixel lies in a masked low-resolution cell, so thin
+    scratches and cracks never vanish and no non-empty mask becomes empty."""
+    for category in textures.CATEGORIES:
+        full = load_dataset(f"textures/{category}", root, "test")
+        small = load_dataset(f"textures/{category}", root, "test", image_size=size)
+        assert torch.equal(small.masks.flatten(1).any(dim=1), full.masks.flatten(1).any(dim=1)), category
+        # each masked source pixel's low-resolution cell is masked (nearest upsampling covers it)
+        back = torch.nn.functional.interpolate(small.masks.float(), size=full.masks.shape[-2:], mode="nearest") > 0
+        assert not (full.masks & ~back).any(), category
+    line = torch.zeros(1, 1, 64, 64, dtype=torch.bool)
+    line[0, 0, 8:48, 31] = True  # a one-pixel-wide scratch: bilinear + 0.5 would erase it at 16 px
+    from attriflow.data.loading import _resize
+
+    _, kept = _resize(torch.zeros(1, 3, 64, 64), line, (16, 16))
+    assert kept.sum() == 10 and kept[0, 0, :, 7].sum() == 10
 
 
 def test_unknown_names_and_splits(root):

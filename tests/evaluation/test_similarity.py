@@ -35,6 +35,15 @@ def test_ssim_equals_skimage_window_5():
     np.testing.assert_allclose(similarity(a, b, "ssim").numpy(), ref, rtol=0, atol=1e-6)  # skimage filters float32 maps in float32
 
 
+def test_ssim_abs_equals_skimage_on_absolute_maps_and_ignores_the_sign():
+    a, b = pairs(seed=5)
+    na, nb = normalise_max_abs(a.abs()), normalise_max_abs(b.abs())
+    ref = [structural_similarity(x.numpy(), y.numpy(), win_size=5, data_range=1.0) for x, y in zip(na, nb)]
+    np.testing.assert_allclose(similarity(a, b, "ssim_abs").numpy(), ref, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(similarity(a, -a, "ssim_abs").numpy(), 1.0, atol=1e-12)
+    assert (similarity(a[3:], -a[3:], "ssim") < 0.9).all()  # the signed SSIM sees a flipped map as different
+
+
 def test_ssim_other_window_and_range():
     a, b = pairs(seed=3)
     ref = [structural_similarity(x.numpy(), y.numpy(), win_size=7, data_range=5.0) for x, y in zip(a, b)]
@@ -89,7 +98,7 @@ def test_identical_maps_score_one_and_constant_maps_nan(name):
     np.testing.assert_allclose(similarity(a, a.clone(), name).numpy(), 1.0, atol=1e-12)
     flat = torch.ones(2, 24, 24)
     values = similarity(flat, torch.randn(2, 24, 24), name)
-    if name == "ssim":  # SSIM of a constant map is defined (low), the correlations are not
+    if name.startswith("ssim"):  # SSIM of a constant map is defined (low), the correlations are not
         assert torch.isfinite(values).all() and (values < 0.5).all()
     else:
         assert all(math.isnan(v) for v in values.tolist())

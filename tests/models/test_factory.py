@@ -79,6 +79,33 @@ def test_small_vgg_is_vgg11_at_an_eighth():
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.features)
 
 
+def test_resolution_options_give_cam_maps_of_at_least_7x7_at_64px():
+    """The demo runs' options (docs/deviations.md, "Map resolution"): small_vgg without its 4th max-pool
+    and small_resnet with a stride-1 layer4 give 8x8 feature maps at the default CAM layers at 64 px
+    (the defaults give 4x4), and still end in one logit per class."""
+    from attriflow.attribution import default_layer
+
+    x = torch.zeros(1, 3, 64, 64)
+    for name, options, default_side in (("small_vgg", {"drop_pools": [4]}, 4), ("small_resnet", {"strides": [1, 2, 2, 1]}, 4)):
+        for kwargs, side in ((options, 8), ({}, default_side)):
+            model = create_model(name, num_classes=5, **kwargs).eval()
+            seen = []
+            handle = model.get_submodule(default_layer(model, x)).register_forward_hook(lambda m, i, o: seen.append(o.shape))
+            with torch.no_grad():
+                assert model(x).shape == (1, 5)
+            handle.remove()
+            assert seen[0][-2:] == (side, side), (name, kwargs, seen)
+    vgg = create_model("small_vgg", num_classes=5, drop_pools=[4])
+    assert sum(isinstance(m, nn.MaxPool2d) for m in vgg.features) == 4
+
+
+def test_resolution_options_are_checked():
+    with pytest.raises(UserError, match="drop_pools \\[6\\] out of range"):
+        create_model("small_vgg", num_classes=5, drop_pools=[6])
+    with pytest.raises(UserError, match="strides needs one value of 1 or 2 per stage"):
+        create_model("small_resnet", num_classes=5, strides=[1, 2, 2])
+
+
 def test_mkd_cloner_matches_the_authors_layout():
     cloner = create_model("mkd_cloner", num_classes=0)
     widths = [m.out_channels for m in cloner.features if isinstance(m, nn.Conv2d)]

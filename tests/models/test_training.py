@@ -58,7 +58,7 @@ def test_the_seed_decides_the_weights(tmp_path, multiclass):
 def test_outputs_load_with_weights_only_and_rebuild_the_model(tmp_path, multiclass):
     out = tmp_path / "results" / "models" / "shapes-r8"
     result = train_run(tiny_spec(epochs=2), out, data=multiclass)
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.csv", "metrics.json", "model.pt", "model.pt.sha256"]
     raw = torch.load(out / "model.pt", weights_only=True)
     assert raw["model"] == {"name": "resnet8", "num_classes": 4, "in_chans": 3, "kwargs": {"width": 0.5}}
     assert raw["task"] == "multiclass" and raw["input_size"] == [16, 16] and raw["run"]["seed"] == 0
@@ -69,6 +69,9 @@ def test_outputs_load_with_weights_only_and_rebuild_the_model(tmp_path, multicla
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["run"] == "shapes-r8" and saved["selection"]["metric"] == "accuracy" and saved["seed"] == 0
     assert set(saved["versions"]) >= {"torch", "torchvision"} and saved["git_commit"]
+    # timings differ run to run: they are in metrics.json, never in the CSV a rerun must reproduce
+    assert [t["epoch"] for t in saved["timing"]] == [1, 2] and all(t["train_seconds"] > 0 for t in saved["timing"])
+    assert not {"train_seconds", "images_per_second"} & set(pd.read_csv(out / "metrics.csv").columns)
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["spec"]["model"] == "resnet8" and config["provenance"]["init"]["kind"] == "random"
 

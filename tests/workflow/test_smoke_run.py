@@ -4,45 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PAPERS = ["semantic-cxr", "pathways", "positive-grad", "mkd", "prunegrad"]
+from .conftest import BINARY, PAPERS, ROOT, run
+
 pytestmark = pytest.mark.workflow
-ROAR = [f"results/roar/shapes32-resnet8/{m}/50/metrics.json" for m in ("gradient", "random")]
-
-
-def run(cmd: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    if res.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((cwd / "logs").rglob("*.log"))) if (cwd / "logs").exists() else ""
-        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}\n{logs}")
-    return res
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A git copy of the working tree (tracked and new files, nothing ignored), then the smoke run."""
-    work = tmp_path_factory.mktemp("wf") / "attriflow"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    for rel in filter(None, files.decode().split("\0")):
-        src = ROOT / rel
-        if src.is_file():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, work / rel)
-    run(["git", "init", "-q"], work)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], work)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "snapshot"], work)
-    run(["snakemake", "--cores", "2", "reports/all", *ROAR, "--configfile", "config/smoke.yaml"], work)
-    return work
 
 
 def test_every_paper_has_a_manifest_whose_hashes_match(workdir):
@@ -114,9 +83,22 @@ def test_roar_jobs_retrain_on_masked_images_from_stored_maps(workdir):
 
     for method in ("gradient", "random"):
         metrics = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/metrics.json")
-        assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+        # at smoke scale: the point completes with a finite accuracy; orderings belong to the demo report
+        assert math.isfinite(metrics["test"]["accuracy"])
+        roar = metrics["roar"]  # each point records what it is
+        assert roar["method"] == method and roar["percent"] == 50 and roar["fraction"] == 0.5
         assert metrics["n_train"] == 96  # the smoke limit of the run being retrained
         for split, n in (("train", 96), ("test", metrics["n_test"])):
             rec = load_attributions(workdir / f"results/attributions/shapes32-resnet8/{split}/{method}.npz")
             assert rec.method == method and rec.maps.shape == (n, 32, 32)
             assert rec.provenance["scale"] == "smoke"
+
+
+def test_binary_head_evaluations_use_the_sigmoid(workdir):
+    """The review's defect, through the real workflow: a one-logit head's probability is not 1."""
+    import pandas as pd
+
+    df = pd.read_csv(workdir / f"results/eval/perturbation/{BINARY}/gradient.csv")
+    assert len(df) and (df["p_original"] < 1).all() and (df["rel_change"] > 0).any()
+    cs = pd.read_csv(workdir / f"results/eval/class_sensitivity/{BINARY}/gradient.csv")
+    assert len(cs) and (cs["other_class"] == 1 - cs["target"]).all()  # a binary head has classes 0 and 1

@@ -1,12 +1,15 @@
 # Shared helpers: config look-ups and input functions.
 import json
+from pathlib import Path
 
 from attriflow.data.views import folders_of
 
 SCALE = config["scale"]
 PAPERS = list(config["papers"])
 EMBEDDED = ["cxr-phantoms", "shapes", "textures", "digits"]
-ENV = "../../environment.yml"
+ENV = str(
+    Path(workflow.basedir) / "environment.yml"
+)  # absolute: rules in rules/papers/ resolve it too
 
 
 def dataset_meta(name):

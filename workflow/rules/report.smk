@@ -45,10 +45,21 @@ rule paper_manifest:
 rule index:
     input:
         manifests=expand("reports/{paper}/all", paper=PAPERS),
+        methods="reports/methods/all",
         dvc="data.dvc",
     output:
         index="reports/all",
         provenance="reports/provenance.json",
+        page=report(
+            "reports/index.html",
+            caption="../report/index.rst",
+            category="overview",
+        ),
+        claims=report(
+            "reports/claims.csv",
+            caption="../report/claims.rst",
+            category="overview",
+        ),
     log:
         "logs/report/index.log",
     localrule: True
@@ -57,5 +68,8 @@ rule index:
     params:
         scale=SCALE,
         seed=config["seed"],
+        config_json=json.dumps(config, sort_keys=True, default=str),
     shell:
-        "attriflow report index --scale {params.scale} --seed {params.seed} --out {output.index} {input.manifests} 2> {log}"
+        "attriflow report index --scale {params.scale} --seed {params.seed} --out {output.index}"
+        " --page {output.page} --claims {output.claims} --config-json {params.config_json:q}"
+        " --captions workflow/report --benchmarks logs/benchmarks {input.manifests} 2> {log}"

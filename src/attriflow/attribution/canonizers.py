@@ -1,16 +1,24 @@
-"""Canonizers for LRP (Zennit's, plus two), so BatchNorm, residual sums, global pooling and
+"""Canonizers for LRP (Zennit's, plus three), so BatchNorm, residual sums, global pooling and
 DenseNet concatenations are right on torchvision, timm and our models.
 
-- BatchNorm: merged into the convolution it directly follows, in module order (Zennit's
+- BatchNorm that directly follows a convolution: merged into it, in module order (Zennit's
   ``SequentialMergeBatchNorm``; needs modules registered in forward order, as torchvision, timm
-  and our models do). Modules that fuse BatchNorm with an activation (timm's BatchNormAct2d) are
-  not leaves, so they stay unmerged and pass relevance unchanged.
+  and our models do).
 - DenseNet (torchvision's class and subclasses): the sequential merge would fold every dense
   layer's ``norm1`` (whose input is the concatenation of all earlier features) into the previous
   layer's ``conv2`` (and fails on the channel count); :class:`DenseNetMergeBatchNorm` merges only
-  ``conv0 -> norm0`` and, in every dense layer, ``conv1 -> norm2``. BatchNorms after
-  concatenations stay and pass relevance through unchanged (they act per channel, so this is LRP-0
-  without their bias). Concatenations need nothing: their gradient splits relevance exactly.
+  ``conv0 -> norm0`` and, in every dense layer, ``conv1 -> norm2``. Concatenations need nothing:
+  their gradient splits relevance exactly.
+- Every other BatchNorm2d (DenseNet's ``norm1`` after each concatenation, the transitions'
+  ``norm``, ``norm5``; any BatchNorm that reads something other than a convolution):
+  :class:`BatchNormAsAffine` puts an equivalent per-channel affine layer in its place for the pass,
+  a grouped 1x1 convolution (:class:`ChannelAffine`) with weight gamma / sqrt(var + eps) and bias
+  beta - gamma * mean / sqrt(var + eps). It gets a rule of its own (:mod:`.lrp`: Epsilon under
+  LRP-epsilon) instead of Zennit's Pass rule for every BatchNorm, so LRP-epsilon keeps its exact
+  relation to gradient x input (Pass ignores the BatchNorm's scale and bias: review measured
+  LRP-epsilon x logit off gradient x input by ~1e6 on DenseNets). Modules that fuse
+  BatchNorm with an activation (timm's BatchNormAct2d) override ``forward``: they are neither
+  merged nor replaced and keep the Pass rule.
 - Functional operations: :class:`FunctionalOpsCanonizer` wraps the forward of every module with
   its own forward and children (the model, its blocks). While it runs, an addition of two
   same-shape tensors written in that forward (``a + b``, ``a += b``, ``torch.add``: residual
@@ -182,10 +190,90 @@ class DenseNetMergeBatchNorm(Canonizer):
         """Nothing to do: the applied NamedMergeBatchNorm instances revert the changes."""
 
 
+def _plain_batch_norm(module: nn.Module) -> bool:
+    """An eval-mode BatchNorm2d with running statistics whose forward is BatchNorm's own."""
+    return (
+        isinstance(module, nn.BatchNorm2d) and type(module).forward is nn.BatchNorm2d.forward
+        and not module.training and module.running_mean is not None
+    )
+
+
+class ChannelAffine(nn.Conv2d):
+    """A per-channel affine map y = w_c x + b_c as a grouped 1x1 convolution: the stand-in for a
+    BatchNorm during LRP (its own type, so a composite can give it a rule of its own)."""
+
+
+def affine_of(batch_norm: nn.BatchNorm2d) -> ChannelAffine:
+    """The grouped 1x1 convolution computing what eval-mode ``batch_norm`` computes."""
+    c = batch_norm.num_features
+    ref = batch_norm.running_mean
+    scale = torch.rsqrt(batch_norm.running_var + batch_norm.eps)
+    if batch_norm.weight is not None:
+        scale = scale * batch_norm.weight
+    bias = -batch_norm.running_mean * scale
+    if batch_norm.bias is not None:
+        bias = bias + batch_norm.bias
+    conv = ChannelAffine(c, c, 1, groups=c, bias=True, device=ref.device, dtype=ref.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(scale.detach().view(c, 1, 1, 1))
+        conv.bias.copy_(bias.detach())
+    return conv.eval()
+
+
+class BatchNormAsAffine(Canonizer):
+    """Replace every plain eval-mode BatchNorm2d not in ``skip`` by its per-channel affine layer
+    (:func:`affine_of`) for the pass; ``remove`` puts the BatchNorms back."""
+
+    def __init__(self, skip: set[int] | None = None):
+        super().__init__()
+        self.skip = skip or set()
+        self.replaced: list[tuple[nn.Module, str, nn.Module]] = []
+
+    def apply(self, root_module: nn.Module) -> list:
+        targets = [
+            (parent, name, child) for parent in root_module.modules() for name, child in parent.named_children()
+            if _plain_batch_norm(child) and id(child) not in self.skip
+        ]
+        instance = BatchNormAsAffine(self.skip)
+        for parent, name, child in targets:
+            setattr(parent, name, affine_of(child))
+            instance.replaced.append((parent, name, child))
+        return [instance]
+
+    def register(self) -> None:
+        """Nothing to do: ``apply`` made the replacements."""
+
+    def remove(self) -> None:
+        for parent, name, child in reversed(self.replaced):
+            setattr(parent, name, child)
+        self.replaced = []
+
+
+class BatchNormCanonizer(Canonizer):
+    """Every BatchNorm of a model made LRP-ready: merged into the convolution it directly follows
+    where there is one (``merge``: a sequential or DenseNet merge), a per-channel affine layer
+    (:class:`BatchNormAsAffine`) everywhere else."""
+
+    def __init__(self, merge: Canonizer):
+        super().__init__()
+        self.merge = merge
+
+    def apply(self, root_module: nn.Module) -> list:
+        merged = self.merge.apply(root_module)
+        done = {id(i.batch_norm) for i in merged if getattr(i, "batch_norm", None) is not None}
+        return merged + BatchNormAsAffine(done).apply(root_module)
+
+    def register(self) -> None:
+        """Nothing to do: the applied instances hold the changes."""
+
+    def remove(self) -> None:
+        """Nothing to do: the applied instances revert the changes."""
+
+
 def canonizers_for(model: nn.Module) -> list[Canonizer]:
     """The canonizers LRP should use for ``model``'s architecture."""
     from torchvision.models.densenet import DenseNet
 
     merge = DenseNetMergeBatchNorm() if any(isinstance(m, DenseNet) for m in model.modules()) \
         else ExactSequentialMergeBatchNorm()
-    return [merge, FunctionalOpsCanonizer()]
+    return [BatchNormCanonizer(merge), FunctionalOpsCanonizer()]

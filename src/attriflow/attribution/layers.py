@@ -2,10 +2,15 @@
 
 Default layer, in this order:
 1. timm models: the last entry of ``model.feature_info`` (timm's own final feature stage);
-2. torchvision ResNet: ``layer4``; VGG: ``features``; DenseNet: ``features`` (its output after
-   ``norm5``; DenseNet's forward applies ``F.relu`` afterwards, so the CAM is of the pre-ReLU
-   features, and the gradient passes through that ReLU);
-3. any other model: one hooked forward of one example; the last module to finish whose output is
+2. torchvision ResNet: ``layer4``; DenseNet: ``features`` (its output after ``norm5``; DenseNet's
+   forward applies ``F.relu`` afterwards, so the CAM is of the pre-ReLU features, and the gradient
+   passes through that ReLU);
+3. VGG-like models (torchvision's VGG, ours, anything whose ``features`` is a Sequential of
+   convolutions that ends with a pooling layer): the last convolution's rectified output, the
+   last ReLU module in ``features`` (VGG16: ``features.29``, conv5_3 after its ReLU, 14x14 at
+   224 px, the layer the GradCAM paper explains), not ``features`` itself, whose output is after
+   the final max-pool (7x7 at 224 px, 1x1 for a 48 px input);
+4. any other model: one hooked forward of one example; the last module to finish whose output is
    a 4-D feature map with more than one position, which is called once and is not a pooling layer
    (the outermost of modules sharing that output, e.g. a stage rather than its last block).
    The answer is remembered per model, input shape and module count.
@@ -56,8 +61,13 @@ def default_layer(model: nn.Module, example: Tensor | None = None) -> str:
 
     if isinstance(model, ResNet):
         return "layer4"
-    if isinstance(model, (VGG, DenseNet)):
+    rectified = _last_rectified_conv(model)
+    if rectified is not None:
+        return rectified
+    if isinstance(model, DenseNet):
         return "features"
+    if isinstance(model, VGG):
+        raise UserError(f"VGG model without a ReLU module in `features`; give layer=... ({_candidates(model)})")
     if example is None:
         raise UserError(f"no default layer rule for {type(model).__name__}; give layer=... ({_candidates(model)})")
     key = (tuple(example.shape[1:]), sum(1 for _ in model.modules()))
@@ -65,6 +75,18 @@ def default_layer(model: nn.Module, example: Tensor | None = None) -> str:
     if key not in known:
         known[key] = _discover(model, example[:1])
     return known[key]
+
+
+def _last_rectified_conv(model: nn.Module) -> str | None:
+    """``features.<i>`` of the last ReLU module in a VGG-like ``features`` (see the module docstring)."""
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential) or not len(features) or not isinstance(features[-1], _POOLING):
+        return None
+    children = list(features.named_children())
+    if not any(isinstance(m, nn.Conv2d) for _, m in children):
+        return None
+    relus = [name for name, m in children if isinstance(m, nn.ReLU)]
+    return f"features.{relus[-1]}" if relus else None
 
 
 _DISCOVERED: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()

@@ -1,10 +1,22 @@
 """Layer-wise relevance propagation with Zennit's rules, composites and canonizers.
 
-One composite builder for the three rules (Zennit's layer map: Pass for activations and unmerged
-BatchNorms, the normalising rule for sums and average pooling, Epsilon for dense layers):
-convolutions get Epsilon (``lrp_epsilon``), ZPlus (``lrp_zplus``, = Zennit's EpsilonPlus[Flat]) or
-AlphaBeta(2, 1) (``lrp_alpha2beta1``, = EpsilonAlpha2Beta1[Flat]); ``flat_first`` gives the first
-linear layer the Flat rule. Canonizers per architecture: :mod:`attriflow.attribution.canonizers`.
+One composite builder for the four rules (Zennit's layer map: Pass for activations, the
+normalising rule for sums and average pooling, Epsilon for dense layers); convolutions get
+- Epsilon (``lrp_epsilon``; with epsilon -> 0 this is LRP-0, and LRP-0 x logit = gradient x input
+  on ReLU networks);
+- z+ (``lrp_zplus``): Zennit's ZPlus with every bias left out of the rule (Montavon et al. 2017:
+  R_i = sum_j z_ij+ / sum_i z_ij+ R_j, z_ij = x_i w_ij), so convolutions conserve relevance exactly;
+- alpha1-beta0 (``lrp_alpha1beta0``) and alpha2-beta1 (``lrp_alpha2beta1``): Zennit's AlphaBeta
+  (Bach et al. 2015), whose positive and negative parts include the positive / negative bias, so
+  biases absorb relevance (alpha1-beta0 is Zennit's EpsilonPlus[Flat]).
+z+ and alpha1-beta0 propagate only positive relevance (the positive-grad paper's point).
+``flat_first`` gives the first linear layer (conv or dense) the Flat rule. Canonizers per
+architecture: :mod:`attriflow.attribution.canonizers`. A BatchNorm that cannot be merged into a
+convolution (DenseNet's after every concatenation) becomes a per-channel affine layer
+(:class:`~attriflow.attribution.canonizers.ChannelAffine`): Epsilon under ``lrp_epsilon`` (so the
+LRP-0 identity holds), Pass under the other rules (a one-input unit keeps its whole relevance: the
+same as merging the BatchNorm into the convolution that produced its input, for a positive scale,
+as these rules leave biases out or split them per sign).
 The initial relevance is 1 at the target output (Zennit's one-hot convention), so a map sums to
 about 1 (less what biases absorb), not to the logit, and its sign does not flip with the logit's.
 """
@@ -17,29 +29,35 @@ from typing import Iterator
 import torch
 from torch import Tensor, nn
 from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
-from zennit.rules import AlphaBeta, Epsilon, Flat, ZPlus
+from zennit.rules import AlphaBeta, Epsilon, Flat, Pass, ZPlus
 from zennit.types import Convolution, Linear
 
-from attriflow.attribution.canonizers import canonizers_for
+from attriflow.attribution.canonizers import ChannelAffine, canonizers_for
 from attriflow.attribution.registry import register_method
 from attriflow.attribution.targets import target_scores
 from attriflow.errors import UserError
 
-RULES = ("epsilon", "zplus", "alpha2beta1")
+RULES = ("epsilon", "zplus", "alpha1beta0", "alpha2beta1")
 
 
 def lrp_composite(
     rule: str, epsilon: float, flat_first: bool, canonizers: list, stabilizer: float = 1e-6,
 ) -> SpecialFirstLayerMapComposite:
     """The Zennit composite for ``rule`` on convolutions (Epsilon on dense layers)."""
+    if rule not in RULES:
+        raise UserError(f"LRP rule {rule!r} is not valid; valid: {', '.join(RULES)}")
     if epsilon <= 0 or stabilizer <= 0:
         raise UserError(f"epsilon and stabilizer must be positive, got {epsilon} and {stabilizer}")
     conv_rule = {
         "epsilon": lambda: Epsilon(epsilon=epsilon),
-        "zplus": lambda: ZPlus(stabilizer=stabilizer),
+        "zplus": lambda: ZPlus(stabilizer=stabilizer, zero_params="bias"),
+        "alpha1beta0": lambda: AlphaBeta(alpha=1, beta=0, stabilizer=stabilizer),
         "alpha2beta1": lambda: AlphaBeta(alpha=2, beta=1, stabilizer=stabilizer),
     }[rule]()
-    layer_map = layer_map_base(stabilizer) + [(Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=epsilon))]
+    affine_rule = Epsilon(epsilon=epsilon) if rule == "epsilon" else Pass()
+    layer_map = [(ChannelAffine, affine_rule)] + layer_map_base(stabilizer) + [
+        (Convolution, conv_rule), (nn.Linear, Epsilon(epsilon=epsilon)),
+    ]
     first_map = [(Linear, Flat(stabilizer=stabilizer))] if flat_first else []
     return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=first_map, canonizers=canonizers)
 
@@ -57,9 +75,14 @@ _DOCS = {
     fixed={"rule": "epsilon"}, defaults={"flat_first": False}, docs=_DOCS,
 )
 @register_method(
-    "lrp_zplus", description="LRP with z+ on convolutions, epsilon on dense layers (Zennit EpsilonPlusFlat); "
-    "propagates only positive relevance through convolutions",
+    "lrp_zplus", description="LRP with z+ (biases left out) on convolutions, epsilon on dense layers; "
+    "propagates only positive relevance through convolutions and conserves it there",
     fixed={"rule": "zplus"}, docs=_DOCS,
+)
+@register_method(
+    "lrp_alpha1beta0", description="LRP with alpha=1, beta=0 (positive bias included) on convolutions, epsilon "
+    "on dense layers (Zennit EpsilonPlusFlat); propagates only positive relevance through convolutions",
+    fixed={"rule": "alpha1beta0"}, docs=_DOCS,
 )
 @register_method(
     "lrp_alpha2beta1", description="LRP with alpha=2, beta=1 on convolutions, epsilon on dense layers "

@@ -17,7 +17,10 @@ Other modules add methods with the same decorator, e.g. ``pathway_gradient``::
 A function with ``**kwargs`` and a parameter named ``base`` (SmoothGrad) also accepts the
 parameters of the method named by ``base``; they are validated against that method.
 Modules listed in ``PLUGIN_MODULES`` are imported on the first lookup, so their methods are
-registered without this package importing them eagerly (and without import cycles).
+registered without this package importing them eagerly (and without import cycles); a listed
+module that is missing or fails to import is a :class:`~attriflow.plugins.PluginError` naming it.
+Methods from outside the package (entry points, config ``attribution.extra``) are loaded and
+checked by :mod:`attriflow.plugins`.
 """
 
 from __future__ import annotations
@@ -116,22 +119,36 @@ class Method:
 
 _METHODS: dict[str, Method] = {}
 
-# Modules that register more methods (pathway_gradient, prune_grad, ...), imported on first lookup.
+# Modules of this package that register more methods (pathway_gradient, prune_grad, ...), imported on
+# first lookup. Each listed module must import: a missing or broken one is an error naming it.
 PLUGIN_MODULES = ("attriflow.pathways",)
 _plugins_loaded = False
+_external_loaded = False
 
 
 def _load_plugins() -> None:
+    """Import every module of ``PLUGIN_MODULES`` and every external plug-in (loudly, see
+    :mod:`attriflow.plugins`); marked done only when all of them loaded."""
     global _plugins_loaded
     if _plugins_loaded:
         return
+    from attriflow.plugins import import_listed
+
+    import_listed(PLUGIN_MODULES, "attribution methods (attriflow.attribution.registry.PLUGIN_MODULES)")
+    _load_external()
     _plugins_loaded = True
-    for name in PLUGIN_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):  # a missing dependency inside the plugin
-                raise
+
+
+def _load_external() -> None:
+    """Register the methods of installed plug-ins (entry points of group ``attriflow.methods``) and of
+    ``$ATTRIFLOW_EXTRA_METHODS`` (``module:function`` specs, set from config ``attribution.extra``)."""
+    global _external_loaded
+    if _external_loaded:
+        return
+    from attriflow.plugins import load_external_methods
+
+    load_external_methods()
+    _external_loaded = True
 
 
 def register_method(
@@ -211,8 +228,12 @@ def unregister_method(name: str) -> None:
 
 
 def get_method(name: str, purpose: str = "method") -> Method:
-    """The registered method ``name``; a UserError lists the valid names otherwise."""
-    if name not in _METHODS:
+    """The registered method ``name``; a UserError lists the valid names otherwise.
+
+    An unknown name first loads the external plug-ins, then the package's ``PLUGIN_MODULES``."""
+    if isinstance(name, str) and name not in _METHODS:
+        _load_external()
+    if isinstance(name, str) and name not in _METHODS:
         _load_plugins()
     try:
         return _METHODS[name]
@@ -239,10 +260,13 @@ def describe_methods(names: list[str] | None = None) -> str:
         lines.append(f"  {key:<16} {default!r:<16} {doc}")
     lines.append(f"  {'batch_size':<16} {None!r:<16} {SHARED_DOCS['batch_size']}")
     lines.append("")
+    from attriflow.plugins import external_methods
+
     for name in names or list_methods():
         m = get_method(name)
         kind = "spatial map (N, 1, H, W)" if m.spatial else "per-channel (N, C, H, W)"
-        lines.append(f"{m.name}: {m.description} [{kind}]")
+        plugin = external_methods().get(m.name)
+        lines.append(f"{m.name}: {m.description} [{kind}]" + (f" [plug-in, {plugin.origin}]" if plugin else ""))
         for p in m.params.values():
             extra = f" (one of: {', '.join(map(str, p.choices))})" if p.choices else ""
             lines.append(f"  {p.name:<16} {p.default!r:<16} {p.doc}{extra}")

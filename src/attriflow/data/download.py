@@ -36,7 +36,14 @@ class IncompleteDownload(UserError):
 
 
 class UnsafeArchive(UserError):
-    """An archive member would land outside the extraction target."""
+    """An archive member would land outside the extraction target, or the archive would unpack to
+    more than the caps allow (a zip or tar bomb)."""
+
+
+# Caps on what one archive may unpack to: far above the papers' datasets (MVTec AD: ~5,400 files,
+# ~5 GB; ImageNet validation: 50,000 files, ~6.4 GB), far below a bomb's petabytes.
+MAX_MEMBERS = 1_000_000
+MAX_BYTES = 100 * 2**30
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -154,19 +161,46 @@ def _member_target(root: Path, name: str) -> Path:
     return target
 
 
-def check_archive(archive: str | os.PathLike) -> list[str]:
-    """Names of all members; raise UnsafeArchive for absolute paths, ``..``, links leaving the target or devices."""
+class _Budget:
+    """Counts members and unpacked bytes; raises UnsafeArchive past either cap."""
+
+    def __init__(self, archive: Path, max_members: int, max_bytes: int):
+        self.archive, self.max_members, self.max_bytes = archive, int(max_members), int(max_bytes)
+        self.members = self.bytes = 0
+
+    def add(self, size: int) -> None:
+        self.members += 1
+        self.bytes += max(int(size), 0)
+        if self.members > self.max_members:
+            raise UnsafeArchive(f"{self.archive}: more than {self.max_members:,} members (the cap on one archive); "
+                                "refusing to extract (raise max_members if the archive is genuine)")
+        if self.bytes > self.max_bytes:
+            raise UnsafeArchive(f"{self.archive}: unpacks to more than {self.max_bytes:,} bytes (the cap on one "
+                                "archive); refusing to extract (raise max_bytes if the archive is genuine)")
+
+
+def check_archive(archive: str | os.PathLike, max_members: int = MAX_MEMBERS, max_bytes: int = MAX_BYTES) -> list[str]:
+    """Names of all members; raise UnsafeArchive for absolute paths, ``..``, links leaving the
+    target, devices, or more than ``max_members`` members or ``max_bytes`` unpacked bytes (counted
+    from the headers while reading them, so a bomb stops at the cap, before anything is written)."""
     archive = Path(archive)
     root = Path("/nonexistent-root")
+    budget = _Budget(archive, max_members, max_bytes)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
-            for name in names:
-                _member_target(root, name)
-            return names
+            infos = zf.infolist()
+            for info in infos:
+                _member_target(root, info.filename)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise UnsafeArchive(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
+                budget.add(info.file_size)
+            return [info.filename for info in infos]
+    members = []
     try:
         with tarfile.open(archive) as tf:
-            members = tf.getmembers()
+            for m in tf:  # streamed: a bomb is stopped at the cap, not read to its end
+                budget.add(m.size)
+                members.append(m)
     except tarfile.TarError as exc:
         raise UserError(f"{archive}: not a readable tar or zip archive ({exc})") from exc
     for m in members:
@@ -181,17 +215,19 @@ def check_archive(archive: str | os.PathLike) -> list[str]:
     return [m.name for m in members]
 
 
-def extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+def extract(archive: str | os.PathLike, target: str | os.PathLike, max_members: int = MAX_MEMBERS,
+            max_bytes: int = MAX_BYTES) -> Path:
     """Extract a tar (any compression) or zip archive into ``target`` atomically.
 
-    Every member is checked first; nothing is written if any member is unsafe. Extraction goes to
+    Every member is checked first (:func:`check_archive`: paths, links, devices, and the caps on
+    member count and unpacked size); nothing is written if any member is unsafe. Extraction goes to
     a temporary folder beside ``target`` that is renamed onto it at the end, so an interrupted
     extraction leaves nothing behind. An existing ``target`` is left as it is.
     """
     archive, target = Path(archive), Path(target)
     if target.exists():
         return target
-    check_archive(archive)
+    check_archive(archive, max_members, max_bytes)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
     try:

@@ -19,7 +19,8 @@ Images are float32 (N, C, H, W) in [0, 1]; masks bool (N, M, H, W). Splits: shap
 views train / val / test (cxr also probe), textures and digits train / test. ``split=None``
 means the view's default (``probe`` for cxr-probe, ``train`` otherwise). ``limit`` keeps the
 first n items (splits are shuffled when generated); ``image_size`` resizes images (bilinear with
-antialiasing) and masks (same filter, then >= 0.5).
+antialiasing) and masks (adaptive max-pooling: a
+pixel is masked when any source pixel it covers is, so no defect vanishes).
 """
 
 from __future__ import annotations
@@ -178,8 +179,9 @@ def _resize(images: torch.Tensor, masks: torch.Tensor | None, size: tuple[int, i
         return images, masks
     images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False).clamp_(0.0, 1.0)
     if masks is not None:
-        m = F.interpolate(masks.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
-        masks = m >= 0.5
+        # any coverage counts: a pixel is in the mask when any source pixel it covers is, so thin
+        # defects (scratches, cracks) survive downsampling and no non-empty mask becomes empty
+        masks = F.adaptive_max_pool2d(masks.float(), size) > 0
     return images, masks
 
 

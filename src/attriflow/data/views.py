@@ -19,6 +19,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "brixia-severity": ("brixia",),
     "brixia-zones": ("brixia",),
     "chexpert-nih-weak": ("chexpert", "nih-chestxray8"),
+    "nih-bbox": ("nih-chestxray8",),        # concept set: NIH ChestX-ray8 images with BBox_List_2017 boxes
+    "covid19-masks": ("covid19-cxr-seg",),  # concept set: COVID-19 CXR segmentation masks
     "cifar10": ("cifar10",),
     "mnist": ("mnist",),
     "fashion-mnist": ("fashion-mnist",),

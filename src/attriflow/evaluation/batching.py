@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from attriflow.errors import UserError
+from attriflow.models.heads import ScoreHead, check_head, check_targets, num_classes, predicted
 
 Explainer = Callable[[nn.Module, Tensor, Tensor], Tensor]
 """``explain(model, x, target) -> (N, H, W)`` maps for images ``x`` (N, C, H, W) and classes ``target`` (N,)."""
@@ -44,29 +45,46 @@ def check_maps(maps: Tensor, x: Tensor, what: str = "maps") -> Tensor:
 
 
 def as_targets(target: int | Tensor | None, n: int, device: torch.device,
-               logits: Callable[[], Tensor] | None = None) -> Tensor:
-    """Targets as a long (n,) tensor: an int for all, a (n,) tensor, or ``None`` = argmax of ``logits()``."""
+               logits: Callable[[], Tensor] | None = None, head: str = "multiclass") -> Tensor:
+    """Targets as a long (n,) tensor: an int for all, a (n,) tensor, or ``None`` = the predicted
+    class of ``head`` from ``logits()`` (:func:`attriflow.models.heads.predicted`). Given targets
+    are checked against the classes of ``head`` when ``logits`` is given."""
+    check_head(head)
     if target is None:
         if logits is None:
             raise UserError("target=None needs the model's logits to take the predicted class")
-        return logits().argmax(1).to(device)
+        return predicted(head, logits()).to(device)
+    if isinstance(target, bool):
+        raise UserError(f"target must be an int or an integer tensor of shape ({n},), got {target!r}")
     if isinstance(target, int):
-        return torch.full((n,), target, dtype=torch.long, device=device)
+        target = torch.full((n,), target, dtype=torch.long, device=device)
     target = torch.as_tensor(target, device=device)
     if target.ndim != 1 or len(target) != n or target.is_floating_point():
         raise UserError(f"target must be an int or an integer tensor of shape ({n},), got {tuple(target.shape)} {target.dtype}")
+    if logits is not None:
+        check_targets(head, num_classes(head, logits()), target)
     return target.long()
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 64) -> Tensor:
-    """The model's outputs for ``x`` in chunks of ``batch_size`` (no graph kept)."""
-    return torch.cat([model(x[s]) for s in chunks(len(x), batch_size)])
+    """The model's outputs for ``x`` in chunks of ``batch_size`` (no graph kept); a UserError for
+    images the model cannot take or outputs that are not finite."""
+    from attriflow.attribution.dispatch import check_finite, input_errors
+
+    with input_errors(x):
+        out = torch.cat([model(x[s]) for s in chunks(len(x), batch_size)])
+    check_finite(out, "the model's outputs")
+    return out
 
 
-def explain_checked(explain: Explainer, name: str, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-    """``explain(model, x, target)`` detached, checked to be (N, H, W) like ``x``."""
-    maps = explain(model, x, target)
+def explain_checked(explain: Explainer, name: str, model: nn.Module, x: Tensor, target: Tensor,
+                    head: str = "multiclass") -> Tensor:
+    """``explain(model, x, target)`` detached, checked to be (N, H, W) like ``x``. The explainer sees
+    the model's class scores of ``head`` (:class:`attriflow.models.heads.ScoreHead`), so a
+    multiclass explainer indexes a binary head's classes 0 / 1 correctly."""
+    with ScoreHead(model, head):
+        maps = explain(model, x, target)
     return check_maps(maps, x, what=f"explainer {name!r} output").detach()
 
 

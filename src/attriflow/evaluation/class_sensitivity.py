@@ -4,6 +4,11 @@ For each image the map of the predicted class is compared with the map of the lo
 class and with the map of a random other class. A method that explains the prediction gives
 low similarity (SSIM by default). The random class is drawn as Quantus' RandomLogit does:
 ``RandomState(seed).randint(0, classes - 1, N)`` indexes the classes without the predicted one.
+
+Head kinds (``head``, :mod:`attriflow.models.heads`): multiclass; binary (classes 0 / 1, so both
+comparisons explain the other class, whose score is the negated logit); multilabel (the most
+probable label against the least probable / a random other label). Regression and zones heads
+are refused: their outputs are not alternative classes of one decision.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from attriflow.evaluation.batching import (
     Explainer, check_explainers, check_given_maps, check_images, chunks, explain_checked, predict_logits,
 )
 from attriflow.evaluation.similarity import check_measures, get_measure
+from attriflow.models.heads import check_head, class_scores, predicted as predicted_class
 
 COMPARISONS = ("lowest", "random")
 COLUMNS = ["image", "method", "comparison", "target", "other_class", "measure", "value"]
@@ -58,6 +64,7 @@ def class_sensitivity(
     measures: Sequence[str] = ("ssim",),
     seed: int = 0,
     batch_size: int = 64,
+    head: str = "multiclass",
 ) -> pd.DataFrame:
     """One row per (image, method, comparison, measure): the similarity of the predicted class's
     map to the other class's map. ``logits``: the model's outputs for ``x`` if already known (e.g.
@@ -66,14 +73,20 @@ def class_sensitivity(
     of target None); methods not in it are explained.
     Columns: image, method, comparison, target (predicted class), other_class, measure, value."""
     x = check_images(x)
+    if check_head(head) in ("regression", "zones"):
+        raise UserError(f"class sensitivity compares the maps of alternative classes; a {head} head has none "
+                        "(use a multiclass, binary or multilabel run)")
     explainers = check_explainers(explainers)
     measures = check_measures(measures)
     given = check_given_maps(predicted_maps, explainers, x, "predicted_maps")
     logits = predict_logits(model, x, batch_size) if logits is None else torch.as_tensor(logits).to(x.device)
+    if logits.ndim == 1:
+        logits = logits[:, None]
     if logits.ndim != 2 or len(logits) != len(x):
         raise UserError(f"logits must be (N, classes) with N = {len(x)}, got {tuple(logits.shape)}")
-    predicted = logits.argmax(1)
-    others = other_classes(logits, comparisons, seed)
+    scores = class_scores(head, logits)
+    predicted = predicted_class(head, logits)
+    others = other_classes(scores, comparisons, seed)
     frames = []
     for part in chunks(len(x), batch_size):
         xb = x[part]
@@ -81,10 +94,10 @@ def class_sensitivity(
             if method in given:
                 reference = given[method][part]
             else:
-                reference = explain_checked(fn, method, model, xb, predicted[part])
+                reference = explain_checked(fn, method, model, xb, predicted[part], head)
             ref_features = {m: get_measure(m).features(reference) for m in measures}
             for name, classes in others.items():
-                maps = explain_checked(fn, method, model, xb, classes[part])
+                maps = explain_checked(fn, method, model, xb, classes[part], head)
                 for m in measures:
                     value = get_measure(m).score(ref_features[m], get_measure(m).features(maps))
                     frames.append(pd.DataFrame({

@@ -1,6 +1,8 @@
 """Pixel perturbation (Srinivas and Fleuret 2019; PruneGrad's benchmark): remove the least (LeRF)
 or most (MoRF) relevant pixels, fill them with the mean colour, and measure the relative change
-|p - p0| / p0 of the softmax probability of the target class. For LeRF lower is better.
+|p - p0| / p0 of the probability of the target class. For LeRF lower is better. The probability
+is the head's (``head``: softmax for multiclass, sigmoid for binary and multilabel, softmax within
+a zone; regression is refused), decided in :mod:`attriflow.models.heads`.
 
 Each image's removal order is computed once (per map and order); every step of a chunk of (image, step) pairs is
 built by thresholding that order and all of them go through the model in one forward pass of at
@@ -20,6 +22,7 @@ from torch import Tensor, nn
 from attriflow.errors import UserError
 from attriflow.evaluation.batching import as_targets, check_images, check_maps, chunks, predict_logits
 from attriflow.evaluation.masking import Fill, fill_colour, removal_ranks, removed_count, replace_pixels
+from attriflow.models.heads import check_head, target_probability
 
 ORDERS = {"morf": True, "lerf": False}  # order -> most relevant first
 DEFAULT_FRACTIONS = tuple(k / 100 for k in range(1, 11))
@@ -39,13 +42,15 @@ def perturbation_probabilities(
     absolute: bool = False,
     seed: int = 0,
     batch_size: int = 64,
+    head: str = "multiclass",
 ) -> Tensor:
-    """(N, len(fractions)): the target's softmax probability after removing each fraction of the
+    """(N, len(fractions)): the target's probability (of ``head``) after removing each fraction of the
     pixels of each image in ``order`` (``lerf`` least relevant first, ``morf`` most relevant first)
     of its map (of |map| with ``absolute``; ties broken at random from ``seed``), replaced by the fill
     colour (see ``masking.fill_colour``; ``channel_mean`` is taken over ``x``)."""
     x = check_images(x)
     maps = check_maps(maps, x).to(x.device)
+    _check_probability_head(head)
     if order not in ORDERS:
         raise UserError(f"perturbation order {order!r} is not one of {tuple(ORDERS)}")
     if len(fractions) == 0:
@@ -69,7 +74,7 @@ def perturbation_probabilities(
         held, held_from = torch.cat([held[max(0, first - held_from):], fresh]), first
         rows = colour if colour.shape[0] == 1 else colour[image]
         logits = model(replace_pixels(x[image], held[image - first], counts[step], rows))
-        out[part] = torch.softmax(logits.float(), dim=1).gather(1, targets[image, None])[:, 0]
+        out[part] = target_probability(head, logits, targets[image])
     return out.view(n, steps)
 
 
@@ -85,13 +90,15 @@ def pixel_perturbation(
     absolute: bool = False,
     seed: int = 0,
     batch_size: int = 64,
+    head: str = "multiclass",
 ) -> pd.DataFrame:
     """One row per (image, method, order, fraction): p_original, p after removal, and
     rel_change = |p - p_original| / p_original of the target class (default target: the predicted
-    class). ``maps``: method name -> (N, H, W) maps of ``x``. The fill colour is fixed once for
+    class of ``head``). ``maps``: method name -> (N, H, W) maps of ``x``. The fill colour is fixed once for
     all methods (``channel_mean``: over ``x``; pass a colour to share it across calls); ties in a map
     are broken at random from ``seed``."""
     x = check_images(x)
+    _check_probability_head(head)
     if not isinstance(maps, Mapping) or not maps:
         raise UserError("maps must be a non-empty mapping method name -> (N, H, W) maps")
     for order in orders:
@@ -99,14 +106,15 @@ def pixel_perturbation(
             raise UserError(f"perturbation order {order!r} is not one of {tuple(ORDERS)}")
     colour = fill_colour(x, fill)
     logits = predict_logits(model, x, batch_size)
-    targets = as_targets(target, len(x), x.device, logits=lambda: logits)
-    p0 = torch.softmax(logits.float(), dim=1).gather(1, targets[:, None])[:, 0].cpu().numpy()
+    targets = as_targets(target, len(x), x.device, logits=lambda: logits, head=head)
+    p0 = target_probability(head, logits, targets).cpu().numpy()
     removed = [removed_count(f, x.shape[-2] * x.shape[-1]) for f in fractions]
     frames = []
     for method, m in maps.items():
         for order in orders:
             p = perturbation_probabilities(model, x, m, targets, fractions, order=order, fill=colour,
-                                           absolute=absolute, seed=seed, batch_size=batch_size).cpu().numpy()
+                                           absolute=absolute, seed=seed, batch_size=batch_size,
+                                           head=head).cpu().numpy()
             n, s = p.shape
             frames.append(pd.DataFrame({
                 "image": np.repeat(np.arange(n), s), "method": method, "order": order,
@@ -118,6 +126,12 @@ def pixel_perturbation(
     with np.errstate(divide="ignore", invalid="ignore"):
         df["rel_change"] = np.abs(df["p"] - df["p_original"]) / df["p_original"]
     return df[COLUMNS]
+
+
+def _check_probability_head(head: str) -> None:
+    if check_head(head) == "regression":
+        raise UserError("pixel perturbation measures the change of a class probability; a regression head "
+                        "has none (use a multiclass, binary, multilabel or zones run)")
 
 
 def perturbation_summary(df: pd.DataFrame) -> pd.DataFrame:

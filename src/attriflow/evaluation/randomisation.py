@@ -7,7 +7,8 @@ constant map); stage k has stages 1..k re-drawn (cascading) or only stage k (ind
 target stays the one given (default: the trained model's predicted class) at every stage, as in
 Adebayo et al. and Quantus; ``retarget=True`` explains each randomised model's own predicted class
 instead, as PathwayGrad's sanity-check code does. The caller's model is never changed: the work
-happens on a deep copy.
+happens on a deep copy. ``head`` says what the outputs mean (:mod:`attriflow.models.heads`): the
+predicted class, and the class scores the explainers see, follow it (binary: classes 0 / 1).
 
 Cost: per chunk of ``batch_size`` images, one explanation per method per stage plus the original
 (the floor, ``(stages + 1) x T1`` for the gradient; ``stages x T1`` when the original maps are
@@ -31,6 +32,7 @@ from attriflow.evaluation.batching import (
     Explainer, as_targets, check_explainers, check_given_maps, check_images, chunks, explain_checked, predict_logits,
 )
 from attriflow.evaluation.similarity import check_measures, get_measure
+from attriflow.models.heads import predicted
 from attriflow.evaluation.stages import (
     Init, Stage, randomise_stage, resolve_init, resolve_stages, restore_modules, stage_device, stage_generator,
 )
@@ -55,6 +57,7 @@ def randomisation_test(
     original_maps: Mapping[str, Tensor] | None = None,
     retarget: bool = False,
     batch_size: int = 64,
+    head: str = "multiclass",
 ) -> pd.DataFrame:
     """One row per (image, method, stage, measure): the similarity of the map at that stage to the
     original map.
@@ -81,7 +84,7 @@ def randomisation_test(
     work = copy.deepcopy(model)
     stage_list = resolve_stages(work, stages)
     original = model.state_dict()  # the caller's tensors: never written, so no copy is needed
-    targets = as_targets(target, len(x), x.device, logits=lambda: predict_logits(work, x, batch_size))
+    targets = as_targets(target, len(x), x.device, logits=lambda: predict_logits(work, x, batch_size), head=head)
     names = ["original"] + [s.name for s in stage_list]
 
     blocks: list[dict[str, np.ndarray]] = []
@@ -92,7 +95,7 @@ def randomisation_test(
         image = np.arange(part.start, part.stop)
         reference = {}
         for method, fn in explainers.items():
-            maps = given[method][part] if method in given else explain_checked(fn, method, work, xb, tb)
+            maps = given[method][part] if method in given else explain_checked(fn, method, work, xb, tb, head)
             reference[method] = {m: get_measure(m).features(maps) for m in measures}
         for index in range(len(stage_list) + 1):
             if index > 0:
@@ -100,9 +103,9 @@ def randomisation_test(
                 if order == "independent" and index > 1:
                     restore_modules(work, stage_list[index - 2].modules, original)
                 randomise_stage(work, stage, init_fn, stage_generator(seed, index, stage_device(work, stage)))
-            explained = predict_logits(work, xb, batch_size).argmax(1) if retarget and index > 0 else tb
+            explained = predicted(head, predict_logits(work, xb, batch_size)) if retarget and index > 0 else tb
             for method, fn in explainers.items():
-                maps = None if index == 0 else explain_checked(fn, method, work, xb, explained)
+                maps = None if index == 0 else explain_checked(fn, method, work, xb, explained, head)
                 for m in measures:
                     ref = reference[method][m]
                     other = ref if maps is None else get_measure(m).features(maps)

@@ -7,7 +7,9 @@ They reproduce the reference implementations (``skimage.metrics.structural_simil
 ``scipy.stats.pearsonr``) to float precision; the tests check that.
 
 Conventions of the authors' sanity-check code (PathwayGrad): SSIM and HOG see each map divided by
-its largest absolute value, so SSIM's data range is 2 (the span of [-1, 1]); HOG cells are 16 px
+its largest absolute value, so SSIM's data range is 2 (the span of [-1, 1]); ``ssim_abs`` compares
+the absolute maps so divided (data range 1, the span of [0, 1]): a map and its negation score 1,
+which matters when a method's sign convention flips with the explained logit (LRP); HOG cells are 16 px
 at 224 px input, scaled with the map size here. A constant map has no rank or HOG correlation: NaN.
 """
 
@@ -175,6 +177,8 @@ MEASURES: dict[str, Measure] = {
     m.name: m
     for m in (
         Measure("ssim", normalise_max_abs, ssim, "SSIM (window 5, data range 2) of maps divided by their max |value|"),
+        Measure("ssim_abs", lambda m: normalise_max_abs(m.abs()), lambda a, b: ssim(a, b, data_range=1.0),
+                "SSIM (window 5, data range 1) of the absolute maps divided by their max"),
         Measure("spearman", lambda m: standardise(average_ranks(m)), _dot, "Spearman rank correlation of the signed maps"),
         Measure("spearman_abs", lambda m: standardise(average_ranks(m.abs())), _dot,
                 "Spearman rank correlation of the absolute maps"),
@@ -185,7 +189,7 @@ MEASURES: dict[str, Measure] = {
 
 
 def get_measure(name: str) -> Measure:
-    """The registered measure ``name`` (``ssim``, ``spearman``, ``spearman_abs``, ``hog``)."""
+    """The registered measure ``name`` (``ssim``, ``ssim_abs``, ``spearman``, ``spearman_abs``, ``hog``)."""
     try:
         return MEASURES[name]
     except KeyError:

@@ -1,8 +1,9 @@
 """The model factory: one entry point for the small nets, torchvision and timm architectures.
 
 ``create_model(name, num_classes=..., in_chans=..., init=...)`` as in timm; ``list_models()``
-lists the names. A plain name is one of ours, else torchvision's, else timm's; ``torchvision:``
-or ``timm:`` in front picks the library explicitly.
+lists the names. A plain name is one of ours, else an installed plug-in's (entry point group
+``attriflow.models``, see :mod:`attriflow.plugins`), else torchvision's, else timm's; ``plugin:``,
+``torchvision:`` or ``timm:`` in front picks the source explicitly.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SMALL_NETS: dict[str, Entry] = {
     "vgg16_narrow": Entry(vgg.vgg16_narrow, "VGG16 layout, widths /8 (width), BatchNorm (batch_norm): the MKD expert"),
     "mkd_cloner": Entry(vgg.mkd_cloner, "MKD cloner: 16,16|16,128|16,16,256|16,16,512|16,16,512 at width 1, BN, no bias"),
 }
-SOURCES = ("attriflow", "torchvision", "timm")
+SOURCES = ("attriflow", "plugin", "torchvision", "timm")
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,7 +59,9 @@ def timm_names() -> tuple[str, ...]:
 def list_models(pattern: str = "*", timm: bool = False) -> list[str]:
     """Model names matching a shell-style ``pattern``: ours, then torchvision's; with ``timm=True``
     also every timm architecture (as ``timm:<name>``)."""
-    names = list(SMALL_NETS) + list(torchvision_names()) + ([f"timm:{n}" for n in timm_names()] if timm else [])
+    from attriflow.plugins import model_entry_points
+
+    names = list(SMALL_NETS) + [f"plugin:{n}" for n in model_entry_points()] + list(torchvision_names()) + ([f"timm:{n}" for n in timm_names()] if timm else [])
     return [n for n in names if fnmatch.fnmatch(n, pattern)]
 
 
@@ -69,11 +72,16 @@ def resolve_name(name: str) -> tuple[str, str]:
         raise UserError(f"model {name!r}: prefix {source!r} is not one of {', '.join(SOURCES)}")
     if source in ("", "attriflow") and arch in SMALL_NETS:
         return "attriflow", arch
+    from attriflow.plugins import model_entry_points
+
+    plugins = model_entry_points()
+    if source in ("", "plugin") and arch in plugins:
+        return "plugin", arch
     if source in ("", "torchvision") and arch in torchvision_names():
         return "torchvision", arch
     if source in ("", "timm") and arch in timm_names():
         return "timm", arch
-    valid = list(SMALL_NETS) + list(torchvision_names())
+    valid = list(SMALL_NETS) + [f"plugin:{n}" for n in plugins] + list(torchvision_names())
     close = difflib.get_close_matches(arch, list(dict.fromkeys(valid + list(timm_names()))), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UserError(f"unknown model {name!r}.{hint} Valid names: {', '.join(valid)}; "
@@ -89,6 +97,10 @@ def _build(source: str, arch: str, num_classes: int, in_chans: int, kwargs: dict
             valid = [p for p in params if p not in ("num_classes", "in_chans")]
             raise UserError(f"model {arch!r}: unknown model_kwargs {unknown}; valid: {valid}")
         return build(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    if source == "plugin":
+        from attriflow.plugins import model_factory
+
+        return model_factory(arch)(num_classes=num_classes, in_chans=in_chans, **kwargs)
     if source == "timm":
         import timm
 
@@ -135,11 +147,15 @@ def initialise(model: nn.Module, name: str, init: str, *, reset_head: bool | Non
     source, arch = resolve_name(name)
     kind, path = resolve_init(init, runs_dir)
     if kind == "imagenet":
-        if source == "attriflow":
+        if source in ("attriflow", "plugin"):
             raise UserError(f"model {name!r} has no ImageNet weights; at demo scale 'ImageNet-like' pretraining is an "
                             "earlier run on shape scenes: set init to that run's id")
         path = find_imagenet_weights(source, arch, weights_dir)
     report: dict[str, Any] = {"kind": kind, "path": None if path is None else str(path)}
+    if kind == "run":
+        from attriflow.models.runs import check_model_checksum
+
+        check_model_checksum(path)
     if path is not None:
         report.update(transfer_weights(model, load_weights_file(path), source=_describe(kind, init, path), reset_head=reset_head))
     return report

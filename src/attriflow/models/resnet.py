@@ -45,15 +45,22 @@ class ResNet(nn.Module):
     global average pool, ``fc``.
 
     ``stem``: ``cifar`` (3x3 conv, stride 1), ``small`` (3x3 conv, stride 2) or ``imagenet``
-    (7x7 conv stride 2 and a 3x3 max-pool, as torchvision). ``num_classes=0`` returns pooled features.
+    (7x7 conv stride 2 and a 3x3 max-pool, as torchvision). ``strides``: the stride of each stage's
+    first block (default 1 for the first stage, 2 for the others; a 1 keeps that stage at the
+    resolution of the one before, e.g. a last stage with at least 7x7 positions for CAMs on small
+    inputs). ``num_classes=0`` returns pooled features.
     """
 
-    def __init__(self, widths: Sequence[int], blocks: Sequence[int], num_classes: int = 1000, in_chans: int = 3, stem: str = "cifar"):
+    def __init__(self, widths: Sequence[int], blocks: Sequence[int], num_classes: int = 1000, in_chans: int = 3, stem: str = "cifar",
+                 strides: Sequence[int] | None = None):
         super().__init__()
         if stem not in STEMS:
             raise UserError(f"ResNet stem {stem!r} is not one of {STEMS}")
         if len(widths) != len(blocks) or not widths:
             raise UserError(f"ResNet needs one block count per stage width, got widths={list(widths)} blocks={list(blocks)}")
+        strides = [1] + [2] * (len(widths) - 1) if strides is None else [int(s) for s in strides]
+        if len(strides) != len(widths) or any(s not in (1, 2) for s in strides):
+            raise UserError(f"ResNet strides needs one value of 1 or 2 per stage ({len(widths)}), got {list(strides)}")
         big = stem == "imagenet"
         self.conv1 = nn.Conv2d(in_chans, widths[0], 7 if big else 3, stride=1 if stem == "cifar" else 2, padding=3 if big else 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -61,7 +68,7 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1) if big else nn.Identity()
         channels = widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks), start=1):
-            stage = [BasicBlock(channels if j == 0 else width, width, stride=(1 if i == 1 or j > 0 else 2)) for j in range(n)]
+            stage = [BasicBlock(channels if j == 0 else width, width, stride=(strides[i - 1] if j == 0 else 1)) for j in range(n)]
             self.add_module(f"layer{i}", nn.Sequential(*stage))
             channels = width
         self.num_stages = len(widths)
@@ -92,7 +99,8 @@ def resnet8(num_classes: int = 10, in_chans: int = 3, width: float = 1.0) -> Res
 
 
 def small_resnet(num_classes: int = 1000, in_chans: int = 3, width: float = 0.25, blocks: Sequence[int] = (1, 1, 1, 1),
-                 stem: str = "small") -> ResNet:
+                 stem: str = "small", strides: Sequence[int] = (1, 2, 2, 2)) -> ResNet:
     """ResNet18's four stages with widths scaled by ``width`` (default /4: 16..128), ``blocks`` per stage
-    (ResNet18: 2, 2, 2, 2); the ResNet50 stand-in for 64 px shapes."""
-    return ResNet(_scale((64, 128, 256, 512), width), tuple(blocks), num_classes, in_chans, stem=stem)
+    (ResNet18: 2, 2, 2, 2) and first-block ``strides``; the ResNet50 stand-in for 64 px shapes
+    (the demo runs use ``strides: [1, 2, 2, 1]``: layer4 at 8x8, like ResNet50's 7x7 at 224 px)."""
+    return ResNet(_scale((64, 128, 256, 512), width), tuple(blocks), num_classes, in_chans, stem=stem, strides=strides)

@@ -6,10 +6,16 @@
      "state_dict": {...},                       # the weights selected on the validation set
      "model": {"name", "num_classes", "in_chans", "kwargs"},   # what create_model needs
      "task", "class_names", "input_size": [H, W], "epoch", "run": {the training spec}}
+
+Beside it, ``model.pt.sha256`` records the file's SHA-256 (``sha256sum`` format), written before
+``model.pt`` is renamed into place; loading checks it, so a truncated, changed or swapped file is
+a clear error rather than a model with other weights.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -18,22 +24,53 @@ import torch
 import torch.nn as nn
 
 from attriflow.errors import UserError
-from attriflow.utils.io import load_torch, save_torch
+from attriflow.utils.io import atomic_path, atomic_write_text, load_torch, sha256_file
 
 FORMAT = "attriflow-model/1"
 
 
 def save_model_file(path: str | os.PathLike, model: nn.Module, info: dict[str, Any]) -> Path:
     """Write ``model``'s weights (on the CPU) and ``info`` (see the module docstring) atomically."""
+    path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_torch(path, {"format": FORMAT, "state_dict": state, **info})
+    # serialised in memory: torch.save names the zip's records after the file it writes, so a
+    # temporary file's random name would make two saves of the same weights differ in bytes
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "state_dict": state, **info}, buffer)
+    data = buffer.getvalue()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        atomic_write_text(checksum_file_of(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+    return path
+
+
+def checksum_file_of(path: str | os.PathLike) -> Path:
+    """Where the SHA-256 of a model file is recorded: ``<file>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def check_model_checksum(path: str | os.PathLike) -> None:
+    """A UserError unless ``path`` has the SHA-256 recorded beside it."""
+    path = Path(path)
+    record = checksum_file_of(path)
+    if not record.is_file():
+        raise UserError(f"{path}: no recorded checksum {record.name} beside it, so the file cannot be trusted; "
+                        "retrain the run (attriflow train) to write both")
+    expected = record.read_text(encoding="utf-8").split()[0] if record.read_text(encoding="utf-8").strip() else ""
+    actual = sha256_file(path)
+    if actual != expected:
+        raise UserError(f"{path}: SHA-256 {actual} does not match {expected or 'nothing'} recorded in {record.name} "
+                        "(truncated, changed or replaced since it was saved); retrain the run")
 
 
 def read_model_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A ``model.pt`` as a dict; a corrupt or foreign file is a UserError naming it."""
+    """A ``model.pt`` as a dict, checked against its recorded SHA-256; a missing, corrupt,
+    tampered or foreign file is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file (is the run finished?)")
+    check_model_checksum(path)
     try:
         obj = load_torch(path)
     except ValueError as exc:

@@ -51,6 +51,24 @@ def check_task(task: str) -> None:
         raise UserError(f"task {task!r} is not one of {', '.join(TASKS)}")
 
 
+def check_classes_present(task: str, data: ImageSet, where: str) -> None:
+    """A UserError naming the classes of a multiclass or binary set that hold no image (a model
+    cannot learn, nor a metric judge, a class it never sees), or an empty set."""
+    if len(data) == 0:
+        raise UserError(f"{where}: holds no images; check the dataset's path and the limit")
+    if task not in ("multiclass", "binary"):
+        return
+    names = list(data.class_names) or [str(k) for k in range(int(data.targets.max()) + 1)]
+    if task == "binary":
+        names = names if len(names) == 2 else ["negative", "positive"]
+    counts = torch.bincount(data.targets.long().flatten(), minlength=len(names))
+    empty = [names[k] for k in range(len(names)) if counts[k] == 0]
+    if empty:
+        raise UserError(f"{where}: class{'es' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+                        f"{'have' if len(empty) > 1 else 'has'} no images (counts per class: "
+                        f"{dict(zip(names, counts.tolist()))}); raise the limit or use data that holds every class")
+
+
 class TaskLoss(nn.Module):
     """The training loss of a task: ``loss(outputs, targets)`` -> scalar mean over items.
 

@@ -2,8 +2,8 @@
 
 ``train_run(spec, out_dir)`` trains the model a spec describes and writes, in ``out_dir``:
 ``model.pt`` (weights of the epoch best on validation, see :mod:`attriflow.models.runs`),
-``metrics.csv`` (one row per epoch), ``config.yaml`` (the full spec and provenance) and, last,
-``metrics.json`` (test metrics of the selected weights). While it runs, ``checkpoint.pt`` holds
+``metrics.csv`` (one row per epoch, no timings), ``config.yaml`` (the full spec and provenance) and, last,
+``metrics.json`` (test metrics of the selected weights, and the timings). While it runs, ``checkpoint.pt`` holds
 everything needed to continue (model, optimizer, scheduler, AMP scaler, random number states
 including the data order's generator); a rerun after a kill continues from the last complete
 epoch and ends with the same weights as an uninterrupted run (bitwise on the CPU).
@@ -42,6 +42,7 @@ from attriflow.utils.io import atomic_write_text, load_torch, save_dataframe, sa
 from attriflow.utils.provenance import provenance, seed_everything
 
 CHECKPOINT = "checkpoint.pt"
+TIMING_COLUMNS = ("train_seconds", "images_per_second")  # per epoch, in metrics.json only (they differ run to run)
 CHECKPOINT_FORMAT = "attriflow-checkpoint/1"
 
 
@@ -226,6 +227,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     for part, subset in data.items():
         if subset.task != task:
             raise UserError(f"spec task {task!r} but the {part} set of {spec['dataset']!r} is a {subset.task!r} task")
+    tasks.check_classes_present(task, data.train, f"run {run_id}: the train split of {spec['dataset']!r}")
 
     model, init_report = build_model(spec, task, data.train, runs_dir, weights_dir)
     prepare_model(model, device)
@@ -300,7 +302,8 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         "epoch": best["epoch"], "run": spec,
     }
     save_model_file(out_dir / "model.pt", model, info)
-    save_dataframe(out_dir / "metrics.csv", pd.DataFrame(history))
+    # metrics.csv holds what a rerun reproduces byte for byte; the timings go to metrics.json
+    save_dataframe(out_dir / "metrics.csv", pd.DataFrame(history).drop(columns=list(TIMING_COLUMNS)))
     record = provenance(seed=spec["seed"], scale=spec["scale"], run=run_id, device=str(device), amp=amp, init=init_report)
     atomic_write_text(out_dir / "config.yaml", yaml.safe_dump({"spec": spec, "provenance": record}, sort_keys=False))
     seconds = sum(r["train_seconds"] for r in history)
@@ -311,6 +314,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         "epochs": spec["epochs"], "num_parameters": sum(p.numel() for p in model.parameters()),
         "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
         "train_seconds": seconds, "images_per_second": sum(r["train_images"] for r in history) / max(seconds, 1e-9),
+        "timing": [{"epoch": r["epoch"], **{k: r[k] for k in TIMING_COLUMNS}} for r in history],
         **record,
         **(extra or {}),
     }

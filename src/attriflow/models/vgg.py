@@ -91,9 +91,21 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def small_vgg(num_classes: int = 1000, in_chans: int = 3, width: float = 0.125, batch_norm: bool = True) -> VGG:
-    """VGG11 layout with widths scaled by ``width`` (default /8: 8..64 channels), BatchNorm."""
-    return VGG(scaled(LAYOUTS["vgg11"], width), num_classes, in_chans, batch_norm=batch_norm)
+def without_pools(layout: Sequence[int | str], drop: Sequence[int]) -> list[int | str]:
+    """``layout`` without the max-pools numbered in ``drop`` (1-based, in layout order)."""
+    pools = [i for i, v in enumerate(layout) if v == "M"]
+    if any(not 1 <= int(d) <= len(pools) for d in drop):
+        raise UserError(f"drop_pools {list(drop)} out of range: the layout has {len(pools)} max-pools (1..{len(pools)})")
+    gone = {pools[int(d) - 1] for d in drop}
+    return [v for i, v in enumerate(layout) if i not in gone]
+
+
+def small_vgg(num_classes: int = 1000, in_chans: int = 3, width: float = 0.125, batch_norm: bool = True,
+              drop_pools: Sequence[int] = ()) -> VGG:
+    """VGG11 layout with widths scaled by ``width`` (default /8: 8..64 channels), BatchNorm, without the
+    max-pools numbered in ``drop_pools`` (1-based; the demo runs drop the 4th, so the last convolution
+    sees 8x8 positions at 64 px, like VGG16's conv5_3 14x14 at 224 px)."""
+    return VGG(without_pools(scaled(LAYOUTS["vgg11"], width), drop_pools), num_classes, in_chans, batch_norm=batch_norm)
 
 
 def vgg16_narrow(num_classes: int = 1000, in_chans: int = 3, width: float = 0.125, batch_norm: bool = True) -> VGG:

@@ -170,10 +170,11 @@ def plot_class_sensitivity(df: pd.DataFrame, path: PathLike, *, measure: str = "
 
 
 def plot_map_grid(images, maps: Mapping[str, object], path: PathLike, *, row_labels: Sequence[str] | None = None,
-                  alpha: float = 0.55, title: str = "Attribution maps") -> Path:
+                  alpha: float = 0.55, title: str = "Attribution maps", masks=None) -> Path:
     """A grid: one row per image, the image first, then each method's map (divided by its largest
     absolute value) overlaid on the grey image, red positive and blue negative; a colour bar.
-    ``images``: (N, C, H, W) in [0, 1]; ``maps``: method -> (N, H, W)."""
+    ``images``: (N, C, H, W) in [0, 1]; ``maps``: method -> (N, H, W); ``masks`` (N, H, W) bool,
+    optional: the ground truth, outlined in every panel."""
     images = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images, dtype=np.float64)
     if images.ndim != 4:
         raise UserError(f"plot_map_grid: images must be (N, C, H, W), got {images.shape}")
@@ -201,6 +202,9 @@ def plot_map_grid(images, maps: Mapping[str, object], path: PathLike, *, row_lab
             shown = axes[i, j].imshow(a[i], cmap="bwr", vmin=-1, vmax=1, alpha=alpha)
             if i == 0:
                 axes[i, j].set_title(method, fontsize=9)
+        if masks is not None and np.asarray(masks[i]).any():
+            for ax in axes[i]:
+                ax.contour(np.asarray(masks[i], dtype=float), levels=[0.5], colors="lime", linewidths=1.0)
     axes[0, 0].set_title("image", fontsize=9)
     for ax in axes.ravel():
         ax.set_xticks([])

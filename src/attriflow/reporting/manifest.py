@@ -15,8 +15,8 @@ def write_manifest(paper: str, scale: str, files: list[str | Path], out: str | P
     return atomic_write_text(out, "\n".join(lines) + "\n")
 
 
-def write_index(manifests: list[str | Path], scale: str, seed: int, out: str | Path) -> Path:
-    """``reports/all`` (the manifests' contents in one file) and ``reports/provenance.json`` beside it."""
+def write_index(manifests: list[str | Path], scale: str, seed: int, out: str | Path) -> dict:
+    """``reports/all`` (the manifests' contents in one file) and ``reports/provenance.json`` beside it; returns the provenance."""
     out = Path(out)
     parts = [f"# attriflow reports at scale {scale}, seed {seed}", ""]
     for m in sorted(map(Path, manifests)):
@@ -25,4 +25,5 @@ def write_index(manifests: list[str | Path], scale: str, seed: int, out: str | P
     prov = provenance(seed=seed, scale=scale)
     prov["papers"] = {Path(m).parent.name: Path(m).as_posix() for m in manifests}
     write_json(out.parent / "provenance.json", prov)
-    return atomic_write_text(out, "\n".join(parts))
+    atomic_write_text(out, "\n".join(parts))
+    return prov

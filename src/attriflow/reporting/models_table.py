@@ -28,7 +28,10 @@ def _published_for(paper: str, m: dict) -> tuple[str, str]:
 
 
 def models_table(run_dirs: list[Path], scale: str, paper: str = "") -> pd.DataFrame:
-    """One row per run folder (``metrics.json`` and ``config.yaml`` of :func:`attriflow.models.training.train_run`)."""
+    """One row per run folder (``metrics.json`` and ``config.yaml`` of :func:`attriflow.models.training.train_run`).
+
+    Only what a rerun reproduces byte for byte: timings (``train_seconds``, ``images_per_second``)
+    stay in each run's ``metrics.json`` and in Snakemake's ``logs/benchmarks/``, not in the table."""
     rows = []
     for run_dir in run_dirs:
         m = read_json(Path(run_dir) / "metrics.json")
@@ -41,7 +44,6 @@ def models_table(run_dirs: list[Path], scale: str, paper: str = "") -> pd.DataFr
             "init": m["run_spec"].get("init"), "epochs": m["epochs"], "n_train": m["n_train"], "n_test": m["n_test"],
             "metric": metric, "value": m["test"].get(metric), "chance": m["chance"].get(metric),
             "published": pub, "source": source,
-            "train_seconds": round(m["train_seconds"], 1), "images_per_second": round(m["images_per_second"], 1),
             "scale": scale, "seed": m["seed"], "git_commit": m["git_commit"], "torch": m["versions"]["torch"],
         })
     return pd.DataFrame(rows)

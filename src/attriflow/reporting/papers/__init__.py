@@ -1,0 +1,1 @@
+"""Per-paper table builders, figures and summaries, with the matching of published numbers."""
