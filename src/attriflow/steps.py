@@ -9,6 +9,7 @@ perturbation) of one method entry on a run's test images, as a CSV of per-image 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def _attribute(args) -> int:
     from tqdm.auto import tqdm
 
     from attriflow.attribution import attribute_with_predictions, save_attributions
+    from attriflow.data.streaming import batches
     from attriflow.models.heads import head_of
     from attriflow.utils.provenance import seed_everything
 
@@ -91,17 +93,49 @@ def _attribute(args) -> int:
         raise UserError(f"--target label needs a multiclass or binary run; {args.run} is {data.task}")
     head = head_of(info)  # binary: label 0 / 1 explains -logit / +logit (attriflow.models.heads)
     device = next(model.parameters()).device
-    maps, targets, logits, used = [], [], [], params
-    for start in tqdm(range(0, len(data), args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
-        x = data.images[start:start + args.chunk].to(device)
-        t = data.targets[start:start + args.chunk].to(device) if args.target == "label" else None
-        rec = attribute_with_predictions(model, x, t, args.method, head=head, **params)
-        maps.append(rec.maps.cpu()), targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
-        used = rec.params  # with every default filled in
-    save_attributions(args.out, torch.cat(maps), torch.cat(targets), torch.cat(logits), args.method, used,
-                      seed=args.seed, scale=args.scale, run=str(args.run), split=args.split, limit=args.limit,
-                      target=args.target)
+    targets, logits, used = [], [], params
+    workers = {"num_workers": info["run"].get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
+    chunks = batches(data, args.chunk, **workers)
+    with chunked_array(args.out) as maps:  # maps go to disk chunk by chunk, never all in memory
+        for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
+            x = x.to(device)
+            t = y.to(device) if args.target == "label" else None
+            rec = attribute_with_predictions(model, x, t, args.method, head=head, **params)
+            maps.append(rec.maps.cpu().float().numpy(), total=len(data))
+            targets.append(rec.targets.cpu()), logits.append(rec.logits.cpu())
+            used = rec.params  # with every default filled in
+        save_attributions(args.out, maps.array, torch.cat(targets), torch.cat(logits), args.method, used,
+                          seed=args.seed, scale=args.scale, run=str(args.run), split=args.split, limit=args.limit,
+                          target=args.target)
     return 0
+
+
+class _ChunkedArray:
+    """Rows appended chunk by chunk into a memory-mapped ``.npy`` beside an output file."""
+
+    def __init__(self, path: Path):
+        self.path, self.array, self.filled = path, None, 0
+
+    def append(self, chunk, total: int) -> None:
+        import numpy as np
+
+        if self.array is None:
+            self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=chunk.dtype, shape=(total, *chunk.shape[1:]))
+        self.array[self.filled:self.filled + len(chunk)] = chunk
+        self.filled += len(chunk)
+
+
+@contextlib.contextmanager
+def chunked_array(out: str | Path):
+    """A :class:`_ChunkedArray` in a temporary file next to ``out``, removed afterwards."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    acc = _ChunkedArray(out.parent / f".{out.name}.chunks.npy")
+    try:
+        yield acc
+    finally:
+        acc.array = None
+        acc.path.unlink(missing_ok=True)
 
 
 def set_threads(threads: int | None) -> None:
@@ -124,7 +158,9 @@ def _json_object(text: str, flag: str) -> dict:
 
 def _roar(args) -> int:
     from attriflow.attribution import load_attributions
+    from attriflow.data.streaming import as_imageset
     from attriflow.evaluation.roar import retrain
+    from attriflow.models.training_data import Splits
 
     if not 0 <= args.fraction <= 100:
         raise UserError(f"--fraction {args.fraction}: expected a percentage between 0 and 100")
@@ -132,6 +168,7 @@ def _roar(args) -> int:
     if args.fraction > 0 and not args.maps:
         raise UserError(f"--fraction {args.fraction} needs --maps TRAIN VAL TEST (stored maps of every split)")
     _, info, splits = run_splits(args.run)
+    splits = Splits(*(as_imageset(part) for _, part in splits.items()))  # masking needs the pixels: ROAR sets are small
     maps = None
     if args.fraction > 0:
         maps = {name: load_attributions(path).maps for name, path in zip(SPLITS, args.maps)}
@@ -147,6 +184,7 @@ def _roar(args) -> int:
 def _evaluate(args) -> int:
     import torch
 
+    from attriflow.data.streaming import as_imageset
     from attriflow.evaluation import class_sensitivity, pixel_perturbation, randomisation_test
     from attriflow.evaluation.explainers import method_explainer
     from attriflow.models.heads import head_of
@@ -160,6 +198,7 @@ def _evaluate(args) -> int:
     model, info, splits = run_splits(args.run)
     head = head_of(info)  # what the outputs mean: the probability and classes each evaluation uses
     data = splits.test if args.limit is None else splits.test.subset(slice(0, args.limit))
+    data = as_imageset(data)  # a streamed split is decoded: evaluations run on a limited test set
     device = next(model.parameters()).device
     x = data.images.to(device)
     name = args.entry or args.method

@@ -133,8 +133,8 @@ def test_unknown_names_and_splits(root):
         load_dataset("textures", root)
     with pytest.raises(UserError, match="carpet"):
         load_dataset("textures/velvet", root)
-    with pytest.raises(UserError, match="real"):
-        load_dataset("cifar10", root)
+    with pytest.raises(UserError, match="is not at .*cifar10; place it with `attriflow data fetch cifar10"):
+        load_dataset("cifar10", root)  # a real view whose files are absent
     with pytest.raises(UserError) as err:
         load_dataset("digits", root, split="val")
     assert "'val'" in str(err.value) and "train, test" in str(err.value)

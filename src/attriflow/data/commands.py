@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("list", help="every dataset the workflow knows, with its kind")
     p.set_defaults(func=_list)
 
+    p = dsub.add_parser("views", help="every real dataset view a run can name (dataset:), with its folders and splits")
+    p.add_argument("--root", default=None, help="also check which views are loadable from this data folder")
+    p.set_defaults(func=_views)
+
     p = dsub.add_parser("generate", help="write an embedded dataset to ROOT/NAME (deterministic from the seed)")
     p.add_argument("name")
     p.add_argument("--root", default="data")
@@ -42,6 +46,23 @@ def _list(args) -> int:
         print(f"{name:18s} embedded      generated here")
     for ds in registry.registry().values():
         print(f"{ds.name:18s} {ds.kind:13s} {ds.description} [{', '.join(ds.papers)}]")
+    return 0
+
+
+def _views(args) -> int:
+    from attriflow.data.loading import load_dataset
+    from attriflow.data.real import REAL_VIEWS
+    from attriflow.errors import UserError
+
+    for name, view in REAL_VIEWS.items():
+        line = f"{name:22s} {'+'.join(view.folders):28s} splits: {', '.join(view.splits)}"
+        if args.root is not None:
+            try:
+                data = load_dataset(name, args.root, view.default_split)
+                line += f"  [{data.task}, {len(data)} {view.default_split} items]"
+            except UserError as exc:
+                line += f"  [not loadable: {str(exc).splitlines()[0][:120]}]"
+        print(line)
     return 0
 
 

@@ -10,6 +10,15 @@ from torch.utils.data import TensorDataset
 TASKS = ("multiclass", "multilabel", "regression", "zones", "binary")
 
 
+def head_outputs(task: str, class_names: list[str], targets: torch.Tensor) -> int:
+    """Width of the model head a task needs (the same for every data form)."""
+    if task in ("multiclass", "binary"):
+        return len(class_names) if class_names else int(targets.max()) + 1
+    if task == "zones":
+        return targets.shape[1] * 4
+    return 1 if targets.ndim == 1 else targets.shape[1]
+
+
 @dataclass
 class ImageSet:
     """Images with their targets and, where known, ground-truth masks.
@@ -45,11 +54,16 @@ class ImageSet:
     @property
     def num_outputs(self) -> int:
         """Width of the model head this task needs."""
-        if self.task in ("multiclass", "binary"):
-            return len(self.class_names) if self.class_names else int(self.targets.max()) + 1
-        if self.task == "zones":
-            return self.targets.shape[1] * 4
-        return 1 if self.targets.ndim == 1 else self.targets.shape[1]
+        return head_outputs(self.task, self.class_names, self.targets)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        return tuple(self.images.shape[1:])
+
+    def materialise(self, progress: bool | None = None) -> "ImageSet":
+        """Already in memory: itself (the same call as :meth:`StreamingSet.materialise`)."""
+        return self
 
     def subset(self, index) -> "ImageSet":
         """A view on some items (a slice, an index tensor or a boolean mask)."""

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 
 from attriflow.data.embedded import VERSIONS, cxr, digits, shapes, textures
 from attriflow.data.imageset import ImageSet
+from attriflow.data.real import REAL_VIEWS, is_real, load_real, real_view
+from attriflow.data.streaming import StreamingSet
 from attriflow.errors import UserError
 from attriflow.utils.io import read_json
 
@@ -132,9 +134,14 @@ def view_of(name: str) -> View:
         raise UserError(f"dataset {name!r}: textures needs a category, 'textures/<category>' with category one of "
                         f"{', '.join(textures.CATEGORIES)}")
     if base in ALL_VIEWS:
-        raise UserError(f"dataset {name!r} is a real (paper-scale) dataset view; load_dataset reads the embedded "
+        raise UserError(f"dataset {name!r} is a real (paper-scale) dataset view, not an embedded one; embedded "
                         f"views: {_valid_names()}")
-    raise UserError(f"unknown dataset {name!r}; valid: {_valid_names()}")
+    raise UserError(f"unknown dataset {name!r}; valid: {_valid_names()}, or a real view: {', '.join(REAL_VIEWS)}")
+
+
+def view_splits(name: str) -> tuple[str, ...]:
+    """The splits of an embedded or real view."""
+    return real_view(name).splits if is_real(name) else view_of(name).splits
 
 
 def dataset_folder(name: str, root: PathLike = "data") -> Path:
@@ -179,13 +186,16 @@ def _resize(images: torch.Tensor, masks: torch.Tensor | None, size: tuple[int, i
 
 
 def load_dataset(name: str, root: PathLike = "data", split: str | None = None, limit: int | None = None,
-                 image_size: int | tuple[int, int] | None = None) -> ImageSet:
-    """Load an embedded dataset view as an :class:`ImageSet` (see the module docstring for views).
+                 image_size: int | tuple[int, int] | None = None) -> ImageSet | StreamingSet:
+    """Load a dataset view: an embedded one as an :class:`ImageSet` (see the module docstring for
+    views), a real one as a :class:`~attriflow.data.streaming.StreamingSet` that decodes item by item
+    (see :mod:`attriflow.data.real`).
 
-    ``split=None`` is the view's default split; ``limit`` keeps the first ``limit`` items (all of
-    them when the split is smaller); ``image_size`` (int or (h, w)) resizes images and masks.
+    ``split=None`` is the view's default split; ``limit`` keeps the first ``limit`` items of an
+    embedded view (a seeded random subset of a real one, whose files are sorted by class); all of
+    them when the split is smaller; ``image_size`` (int or (h, w)) resizes images and masks.
     """
-    view = view_of(name)
+    view = None if is_real(name) else view_of(name)
     if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 0):
         raise UserError(f"limit must be a whole number >= 0 or None, got {limit!r}")
     if image_size is not None:
@@ -193,6 +203,8 @@ def load_dataset(name: str, root: PathLike = "data", split: str | None = None, l
         if len(size) != 2 or any(int(s) != s or s < 1 for s in size):
             raise UserError(f"image_size must be a positive int or (height, width), got {image_size!r}")
         size = (int(size[0]), int(size[1]))
+    if view is None:
+        return load_real(name, root, split, limit, size if image_size is not None else None)
     split = view.default_split if split is None else split
     arrays = load_arrays(name, root, split)
     available = len(arrays["images"])

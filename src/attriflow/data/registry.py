@@ -92,7 +92,7 @@ def _build() -> dict[str, Dataset]:
                 _torchvision_sources("FashionMNIST", "FashionMNIST/raw"), ("FashionMNIST/raw/train-images-idx3-ubyte.gz",),
                 license="MIT"),
         Dataset("cifar10", "download", ("mkd", "pathways", "prunegrad"), "CIFAR-10 (torchvision layout)",
-                _cifar10_sources(), ("cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/test_batch"),
+                _cifar10_sources(), ("*/cifar-10-batches-py/data_batch_1", "*/cifar-10-batches-py/test_batch"),
                 license="see https://www.cs.toronto.edu/~kriz/cifar.html"),
         Dataset("mvtec-ad", "download", ("mkd",), "MVTec Anomaly Detection, 15 categories",
                 (Source("https://www.mydrive.ch/shares/38536/3830184030e49fe74747669442f0f282/download/420938113-1629952094/mvtec_anomaly_detection.tar.xz",
@@ -103,14 +103,15 @@ def _build() -> dict[str, Dataset]:
         Dataset("nih-chestxray8", "download", ("semantic-cxr",), "NIH ChestX-ray8 images (12 parts) with BBox_List_2017.csv",
                 tuple(Source(f"https://nihcc.box.com/shared/static/{key}.gz", f"images_{i + 1:03d}.tar.gz", None, extract=True, subdir=f"part_{i + 1:03d}")
                       for i, key in enumerate(_NIH_BOX))
-                + (Source(_KAGGLE + "nih-chest-xrays/data/BBox_List_2017.csv", "BBox_List_2017.csv", None, auth="kaggle"),),
-                ("BBox_List_2017.csv", "part_001/images/*.png"),
+                + tuple(Source(_KAGGLE + f"nih-chest-xrays/data/{f}", f, None, auth="kaggle")
+                        for f in ("BBox_List_2017.csv", "Data_Entry_2017.csv", "train_val_list.txt", "test_list.txt")),
+                ("BBox_List_2017.csv", "Data_Entry_2017.csv", "part_001/images/*.png"),
                 license="CC0 (NIH Clinical Center)",
                 notes="NIH publishes no checksums: hashes are recorded on first download (<file>.sha256) and checked after."),
         Dataset("covid19-cxr-seg", "download", ("semantic-cxr",), "COVID-19 chest X-ray segmentations (pathology masks)",
                 (Source("https://github.com/GeneralBlockchain/covid-19-chest-xray-segmentations-dataset/archive/refs/heads/master.zip",
                         "covid-19-chest-xray-segmentations-dataset.zip", None, extract=True, subdir="repo"),),
-                ("repo/*",), license="CC BY 4.0"),
+                ("repo/*/structure.csv",), license="CC BY 4.0"),
         Dataset("retinal-oct", "download", ("mkd",), "Retinal OCT (Kermany et al. 2018)",
                 (_kaggle("paultimothymooney/kermany2018", "kermany2018.zip", "archive"),), ("archive/*",), license="CC BY 4.0"),
         Dataset("headct", "download", ("mkd",), "Head CT hemorrhage (Kitamura)",

@@ -25,8 +25,13 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist",),
     "fashion-mnist": ("fashion-mnist",),
     "mvtec-ad": ("mvtec-ad",),
+    "nih-bbox": ("nih-chestxray8",),
+    "covid19-masks": ("covid19-cxr-seg",),
     "imagenet-val": ("imagenet-val",),
     "birdsnap": ("birdsnap",),
+    "retinal-oct": ("retinal-oct",),
+    "headct": ("headct",),
+    "brainmri": ("brainmri",),
 }
 
 

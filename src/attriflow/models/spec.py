@@ -35,16 +35,19 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 5,
     "batch_size": 64,
     "seed": 0,
-    "num_workers": 0,
+    "num_workers": 0,         # DataLoader worker processes decoding streamed (real) datasets
+    "pin_memory": True,       # page-locked batches for fast, non-blocking copies to a GPU (CUDA only)
+    "prefetch_factor": 2,     # batches each worker decodes ahead
     "device": "auto",         # auto | cpu | cuda (auto and cuda fall back to the CPU without a GPU)
-    "amp": True,              # mixed precision on CUDA
+    "amp": "fp16",            # mixed precision: fp16 (CUDA only) | bf16 (CUDA and CPU) | off; true = fp16, false = off
     "val_fraction": 0.1,      # held out of train when a view has no val split
     "scale": None,            # smoke | demo | paper: recorded only
 }
 REQUIRED = ("model", "dataset")
+AMP = ("off", "fp16", "bf16")
 CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("none", "cosine", "step"), "device": ("auto", "cpu", "cuda"),
            "task": (None,) + TASKS}
-POSITIVE_INT = ("epochs", "batch_size")
+POSITIVE_INT = ("epochs", "batch_size", "prefetch_factor")
 OPTIONAL_POSITIVE_INT = ("limit", "image_size", "step_size")
 NON_NEGATIVE_INT = ("seed", "num_workers")
 NON_NEGATIVE_FLOAT = ("weight_decay", "momentum")
@@ -88,8 +91,12 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
         if not ok:
             raise UserError(f"spec key {key!r} must be a {'non-negative' if key in NON_NEGATIVE_FLOAT else 'positive'} number, got {value!r}")
         out[key] = float(value)
-    if not isinstance(out["amp"], bool):
-        raise UserError(f"spec key 'amp' must be true or false, got {out['amp']!r}")
+    if isinstance(out["amp"], bool):  # the older true / false form
+        out["amp"] = "fp16" if out["amp"] else "off"
+    if out["amp"] not in AMP:
+        raise UserError(f"spec key 'amp': {out['amp']!r} is not one of {', '.join(AMP)}")
+    if not isinstance(out["pin_memory"], bool):
+        raise UserError(f"spec key 'pin_memory' must be true or false, got {out['pin_memory']!r}")
     if not (isinstance(out["val_fraction"], (int, float)) and 0 < out["val_fraction"] < 1):
         raise UserError(f"spec key 'val_fraction' must be between 0 and 1, got {out['val_fraction']!r}")
     return out
@@ -97,7 +104,7 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
 # Keys that do not change what a run computes (where, how fast, or labels): a checkpoint written
 # under other values of these still resumes.
-NOT_RESULT_KEYS = ("device", "num_workers", "scale", "data_root")
+NOT_RESULT_KEYS = ("device", "num_workers", "pin_memory", "prefetch_factor", "scale", "data_root")
 
 
 def spec_hash(spec: dict[str, Any]) -> str:

@@ -24,12 +24,15 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import yaml
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from attriflow.data.imageset import ImageSet
+from attriflow.data.streaming import StreamingSet, batches, image_shape, is_streaming, make_loader
 from attriflow.errors import UserError
 from attriflow.models import tasks
+from attriflow.models.accel import (amp_mode, autocast, configure_backends, grad_scaler, pick_device, prepare_model,
+                                    to_device)
 from attriflow.models.registry import create_model, initialise, resolve_name
 from attriflow.models.runs import read_model_file, save_model_file
 from attriflow.models.spec import normalise_spec, spec_hash
@@ -43,44 +46,45 @@ TIMING_COLUMNS = ("train_seconds", "images_per_second")  # per epoch, in metrics
 CHECKPOINT_FORMAT = "attriflow-checkpoint/1"
 
 
-def pick_device(requested: str) -> torch.device:
-    """``auto``/``cuda``: the GPU when there is one, else the CPU (a request for cuda says so on stderr)."""
-    if requested in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    if requested == "cuda":
-        print("attriflow train: no CUDA device, training on the CPU", file=sys.stderr)
-    return torch.device("cpu")
+Data = ImageSet | StreamingSet
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256, device: str | torch.device = "cpu",
-            amp: bool = False) -> torch.Tensor:
-    """Raw model outputs for ``images`` in batches, as float32 on the CPU (the model's mode is the caller's)."""
+def predict(model: nn.Module, images: torch.Tensor | Data, batch_size: int = 256, device: str | torch.device = "cpu",
+            amp: str | bool = "off", **loader_options) -> torch.Tensor:
+    """Raw model outputs for a tensor of images or a dataset of either form, in batches, as float32 on
+    the CPU (the model's mode is the caller's). ``loader_options`` go to :func:`make_loader` (workers)."""
     device = torch.device(device)
+    amp = amp_mode(amp, device)
+    source = ((images[i:i + batch_size], None) for i in range(0, len(images), batch_size)) \
+        if isinstance(images, torch.Tensor) else batches(images, batch_size, **loader_options)
     outs = []
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp and device.type == "cuda"):
-            outs.append(model(x).float().cpu())
+    for x, _ in source:
+        with autocast(device, amp):
+            outs.append(model(to_device(x, device)).float().cpu())
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def evaluate(model: nn.Module, data: ImageSet, task: str, loss_fn: nn.Module, batch_size: int,
-             device: torch.device, amp: bool = False) -> dict[str, Any]:
+def evaluate(model: nn.Module, data: Data, task: str, loss_fn: nn.Module, batch_size: int,
+             device: torch.device, amp: str | bool = "off", **loader_options) -> dict[str, Any]:
     """Loss and task metrics of ``model`` (switched to eval mode) on ``data``."""
     model.eval()
-    outputs = predict(model, data.images, batch_size, device, amp)
+    outputs = predict(model, data, batch_size, device, amp, **loader_options)
     with torch.no_grad():
         loss = loss_fn(outputs.to(device), data.targets.to(device)).item()
     return {"loss": loss, **tasks.metrics(task, outputs, data.targets)}
 
 
-def _loader(data: ImageSet, spec: dict[str, Any], generator: torch.Generator, device: torch.device) -> DataLoader:
-    dataset = TensorDataset(data.images, data.targets)
-    drop_last = len(dataset) % spec["batch_size"] == 1  # a one-image batch breaks BatchNorm
-    sampler = BatchSampler(RandomSampler(dataset, generator=generator), spec["batch_size"], drop_last=drop_last)
-    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=spec["num_workers"],
-                      pin_memory=device.type == "cuda")
+def loader_options(spec: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """DataLoader settings of a spec: workers, prefetch, pinned memory (only worth it for a GPU)."""
+    return {"num_workers": spec["num_workers"], "prefetch_factor": spec["prefetch_factor"],
+            "pin_memory": spec["pin_memory"] and device.type == "cuda"}
+
+
+def _loader(data: Data, spec: dict[str, Any], generator: torch.Generator, device: torch.device) -> DataLoader:
+    drop_last = len(data) % spec["batch_size"] == 1  # a one-image batch breaks BatchNorm
+    return make_loader(data, spec["batch_size"], generator=generator, drop_last=drop_last, persistent_workers=True,
+                       **loader_options(spec, device))
 
 
 def _optimizer(spec: dict[str, Any], model: nn.Module):
@@ -99,7 +103,7 @@ def _optimizer(spec: dict[str, Any], model: nn.Module):
     return optimizer, scheduler
 
 
-def _init_decision(spec: dict[str, Any], task: str, train: ImageSet, runs_dir: Path) -> bool | None:
+def _init_decision(spec: dict[str, Any], task: str, train: Data, runs_dir: Path) -> bool | None:
     """Whether to replace the head of the init weights: yes when they come from a run on another
     task or class list (pretraining, then fine-tuning), by shape otherwise."""
     kind, path = resolve_init(spec["init"], runs_dir)
@@ -109,7 +113,7 @@ def _init_decision(spec: dict[str, Any], task: str, train: ImageSet, runs_dir: P
     return source.get("task") != task or list(source.get("class_names", [])) != list(train.class_names)
 
 
-def build_model(spec: dict[str, Any], task: str, train: ImageSet, runs_dir: Path,
+def build_model(spec: dict[str, Any], task: str, train: Data, runs_dir: Path,
                 weights_dir: str | os.PathLike | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The spec's model with its initial weights, its head sized for ``task`` on ``train``.
 
@@ -118,7 +122,7 @@ def build_model(spec: dict[str, Any], task: str, train: ImageSet, runs_dir: Path
     """
     num_outputs = tasks.head_width(task, train)
     reset = _init_decision(spec, task, train, runs_dir)
-    model = create_model(spec["model"], num_classes=num_outputs, in_chans=train.images.shape[1], **spec["model_kwargs"])
+    model = create_model(spec["model"], num_classes=num_outputs, in_chans=image_shape(train)[0], **spec["model_kwargs"])
     report = initialise(model, spec["model"], spec["init"], reset_head=reset, runs_dir=runs_dir, weights_dir=weights_dir)
     bias = tasks.initial_bias(task, train)
     head = head_name(model)
@@ -178,7 +182,7 @@ def _scalars(values: dict[str, Any], prefix: str) -> dict[str, float]:
     return {f"{prefix}{k}": v for k, v in values.items() if isinstance(v, (int, float))}
 
 
-def chance_metrics(task: str, train: ImageSet, test: ImageSet) -> dict[str, Any]:
+def chance_metrics(task: str, train: Data, test: Data) -> dict[str, Any]:
     """Test metrics of a constant guess from the training set (the majority class, the mean score):
     the floor a trained model must clear."""
     y = train.targets
@@ -217,7 +221,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     resolve_init(spec["init"], runs_dir)
     seed_everything(spec["seed"])
     device = pick_device(spec["device"])
-    amp = spec["amp"] and device.type == "cuda"
+    amp = amp_mode(spec["amp"], device)
     data = data if data is not None else load_splits(spec)
     task = spec["task"] or data.train.task
     for part, subset in data.items():
@@ -226,13 +230,15 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     tasks.check_classes_present(task, data.train, f"run {run_id}: the train split of {spec['dataset']!r}")
 
     model, init_report = build_model(spec, task, data.train, runs_dir, weights_dir)
-    model.to(device)
+    prepare_model(model, device)
+    configure_backends(device, fixed_size=spec["image_size"] is not None or not is_streaming(data.train))
     loss_fn = tasks.build_loss(task, spec["loss"], data.train).to(device)
     optimizer, scheduler = _optimizer(spec, model)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = grad_scaler(device, amp)
     generator = torch.Generator().manual_seed(spec["seed"])
     loader = _loader(data.train, spec, generator, device)
     eval_batch = max(2 * spec["batch_size"], 128)
+    eval_options = loader_options(spec, device)
 
     history: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
@@ -256,8 +262,8 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, desc=f"{run_id} epoch {epoch}/{spec['epochs']}", leave=False, disable=None if progress is None else not progress)
         for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            x, y = to_device(x, device), y.to(device, non_blocking=True)
+            with autocast(device, amp):
                 loss = loss_fn(model(x).float(), y)
             if not torch.isfinite(loss):
                 raise UserError(f"run {run_id}: the loss became {loss.item()} in epoch {epoch}; lower the lr (now {lr})")
@@ -270,7 +276,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
             bar.set_postfix(loss=f"{total / seen:.4f}")
         train_seconds = time.perf_counter() - start
         scheduler.step()
-        val = evaluate(model, data.val, task, loss_fn, eval_batch, device, amp)
+        val = evaluate(model, data.val, task, loss_fn, eval_batch, device, amp, **eval_options)
         key = list(tasks.selection_key(task, val, val["loss"]))
         if best is None or key > best["key"]:
             best = {"epoch": epoch, "key": key, "val": val, "state_dict": _cpu(model.state_dict())}
@@ -288,17 +294,17 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
             return None
 
     model.load_state_dict(best["state_dict"])
-    test = evaluate(model, data.test, task, loss_fn, eval_batch, device, amp)
+    test = evaluate(model, data.test, task, loss_fn, eval_batch, device, amp, **eval_options)
     info = {
         "model": {"name": spec["model"], "num_classes": tasks.head_width(task, data.train),
-                  "in_chans": int(data.train.images.shape[1]), "kwargs": dict(spec["model_kwargs"])},
-        "task": task, "class_names": list(data.train.class_names), "input_size": list(data.train.images.shape[-2:]),
+                  "in_chans": int(image_shape(data.train)[0]), "kwargs": dict(spec["model_kwargs"])},
+        "task": task, "class_names": list(data.train.class_names), "input_size": list(image_shape(data.train)[-2:]),
         "epoch": best["epoch"], "run": spec,
     }
     save_model_file(out_dir / "model.pt", model, info)
     # metrics.csv holds what a rerun reproduces byte for byte; the timings go to metrics.json
     save_dataframe(out_dir / "metrics.csv", pd.DataFrame(history).drop(columns=list(TIMING_COLUMNS)))
-    record = provenance(seed=spec["seed"], scale=spec["scale"], run=run_id, device=str(device), init=init_report)
+    record = provenance(seed=spec["seed"], scale=spec["scale"], run=run_id, device=str(device), amp=amp, init=init_report)
     atomic_write_text(out_dir / "config.yaml", yaml.safe_dump({"spec": spec, "provenance": record}, sort_keys=False))
     seconds = sum(r["train_seconds"] for r in history)
     result = {

@@ -43,6 +43,10 @@ def merge_views(sets: Sequence[ImageSet], name: str = "") -> ImageSet:
     views mix channels; images are resized to the first view's size. Masks are dropped."""
     if len(sets) == 1:
         return sets[0]
+    streamed = [s.name for s in sets if not isinstance(s, ImageSet)]
+    if streamed:
+        raise UserError(f"merging views into one task needs them in memory; {streamed} are streamed real sets: "
+                        f"train on one view at a time")
     channels = {s.images.shape[1] for s in sets}
     if len(channels) > 1 and channels != {1, 3}:
         raise UserError(f"cannot merge views with {sorted(channels)} channels: {[s.name for s in sets]}")
@@ -74,14 +78,16 @@ def merge_splits(per_view: Sequence[Splits]) -> Splits:
 def expand_views(dataset: str | list[str]) -> list[str]:
     """The view names a spec's ``dataset`` stands for; shell patterns (``textures/*``) expand to the known views."""
     from attriflow.data.loading import DATASETS
+    from attriflow.data.real import REAL_VIEWS
 
+    known = list(DATASETS) + list(REAL_VIEWS)
     names = dataset if isinstance(dataset, list) else [dataset]
     out: list[str] = []
     for name in names:
         if any(c in name for c in "*?["):
-            found = [d for d in DATASETS if fnmatch.fnmatch(d, name)]
+            found = [d for d in known if fnmatch.fnmatch(d, name)]
             if not found:
-                raise UserError(f"dataset pattern {name!r} matches no view; views: {', '.join(DATASETS)}")
+                raise UserError(f"dataset pattern {name!r} matches no view; views: {', '.join(known)}")
             out += found
         else:
             out.append(name)
@@ -90,11 +96,11 @@ def expand_views(dataset: str | list[str]) -> list[str]:
 
 def load_splits(spec: dict[str, Any]) -> Splits:
     """The train / val / test sets a (normalised) spec asks for, read with ``attriflow.data.load_dataset``."""
-    from attriflow.data.loading import load_dataset, view_of
+    from attriflow.data.loading import load_dataset, view_splits
 
     per_view = []
     for name in expand_views(spec["dataset"]):
-        splits = view_of(name).splits
+        splits = view_splits(name)
 
         def load(split: str, limit: int | None = None) -> ImageSet:
             return load_dataset(name, root=spec["data_root"], split=split, limit=limit, image_size=spec["image_size"])

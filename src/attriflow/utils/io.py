@@ -72,10 +72,11 @@ def save_npy(path: PathLike, array: np.ndarray) -> Path:
 
 
 def save_npz(path: PathLike, **arrays: np.ndarray) -> Path:
-    """Save several arrays as an uncompressed ``.npz``, atomically."""
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
-    return atomic_write_bytes(path, buf.getvalue())
+    """Save several arrays as an uncompressed ``.npz``, atomically. Written straight to the file in
+    buffered pieces, so a memory-mapped array (e.g. maps of a whole dataset) is never loaded at once."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+    return Path(path)
 
 
 def save_dataframe(path: PathLike, df) -> Path:
