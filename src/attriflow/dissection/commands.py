@@ -63,12 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_probe(views: list[str], split: str | None, limit: int | None, root: str, image_size, in_chans: int,
                mask_size: int | None):
-    """The probe as (list of (view, ImageSet)), the union of their concept names, and the scoring size."""
+    """The probe as (list of (view, ImageSet)), the union of their concept names, and the scoring size.
+    A streamed (real) view is decoded into memory: keep probe sets to their `limit`."""
     from attriflow.data.loading import load_dataset
+    from attriflow.data.streaming import as_imageset
 
     sets, names = [], []
     for view in views:
-        data = load_dataset(view, root=root, split=split, limit=limit, image_size=image_size)
+        data = as_imageset(load_dataset(view, root=root, split=split, limit=limit, image_size=image_size))
         own = list(getattr(data, "concept_names", None) or data.mask_names)
         if not own:
             raise UserError(f"probe view {view!r} carries no concept masks or boxes")
