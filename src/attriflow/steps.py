@@ -94,7 +94,7 @@ def _attribute(args) -> int:
     head = head_of(info)  # binary: label 0 / 1 explains -logit / +logit (attriflow.models.heads)
     device = next(model.parameters()).device
     targets, logits, used = [], [], params
-    workers = {"num_workers": info["run"].get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
+    workers = {"num_workers": info.get("run", {}).get("num_workers", 0)}  # a streamed set is decoded by DataLoader workers
     chunks = batches(data, args.chunk, **workers)
     with chunked_array(args.out) as maps:  # maps go to disk chunk by chunk, never all in memory
         for x, y in tqdm(chunks, total=-(-len(data) // args.chunk), desc=f"{args.method} {args.split}", unit="chunk"):
@@ -127,8 +127,10 @@ class _ChunkedArray:
 
 @contextlib.contextmanager
 def chunked_array(out: str | Path):
-    """A :class:`_ChunkedArray` in a temporary file next to ``out``, removed afterwards."""
+    """A :class:`_ChunkedArray` in a temporary file next to ``out``, removed afterwards (and the folder
+    it made for it, when nothing else was written there)."""
     out = Path(out)
+    created = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     acc = _ChunkedArray(out.parent / f".{out.name}.chunks.npy")
     try:
@@ -136,6 +138,8 @@ def chunked_array(out: str | Path):
     finally:
         acc.array = None
         acc.path.unlink(missing_ok=True)
+        if created and not any(out.parent.iterdir()):
+            out.parent.rmdir()
 
 
 def set_threads(threads: int | None) -> None:

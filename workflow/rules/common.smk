@@ -7,9 +7,8 @@ from attriflow.data.views import folders_of
 SCALE = config["scale"]
 PAPERS = list(config["papers"])
 EMBEDDED = ["cxr-phantoms", "shapes", "textures", "digits"]
-ENV = str(
-    Path(workflow.basedir) / "environment.yml"
-)  # absolute: rules in rules/papers/ resolve it too
+# absolute, so rules in rules/papers/ resolve it too
+ENV = str(Path(workflow.basedir) / "environment.yml")
 
 
 def dataset_meta(name):
@@ -108,7 +107,8 @@ def limit_arg(split):
 
 def roar_outputs():
     """Every ROAR point of the config: (method entry of `benchmark.methods`, fraction) over the ROAR
-    run, plus the 0% point (`none`: the unmodified data retrained with the same budget)."""
+    run, plus the 0% point (`none`: the unmodified data retrained with the same budget).
+    """
     r = config["roar"]
     points = expand(
         "results/roar/{run}/{method}/{fraction}/metrics.json",
