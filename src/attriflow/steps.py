@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from attriflow.errors import UserError
+from attriflow.utils.io import parse_json_object
 
 SPLITS = ("train", "val", "test")
 EVALUATIONS = ("randomisation", "class_sensitivity", "perturbation")
@@ -83,7 +84,7 @@ def _attribute(args) -> int:
     from attriflow.models.heads import head_of
     from attriflow.utils.provenance import seed_everything
 
-    params = _json_object(args.params_json, "--params-json")
+    params = parse_json_object(args.params_json, "--params-json")
     seed_everything(args.seed)
     model, info, splits = run_splits(args.run)
     data = getattr(splits, args.split)
@@ -150,16 +151,6 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _json_object(text: str, flag: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{flag} {text!r}: not valid JSON ({exc})") from exc
-    if not isinstance(value, dict):
-        raise UserError(f"{flag} must be a JSON object, got {text!r}")
-    return value
-
-
 def _roar(args) -> int:
     from attriflow.attribution import load_attributions
     from attriflow.data.streaming import as_imageset
@@ -195,8 +186,8 @@ def _evaluate(args) -> int:
     from attriflow.utils.io import save_dataframe
     from attriflow.utils.provenance import seed_everything
 
-    params = _json_object(args.params_json, "--params-json")
-    settings = _json_object(args.settings_json, "--settings-json")
+    params = parse_json_object(args.params_json, "--params-json")
+    settings = parse_json_object(args.settings_json, "--settings-json")
     set_threads(args.threads)
     seed_everything(args.seed)
     model, info, splits = run_splits(args.run)

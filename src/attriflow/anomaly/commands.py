@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from attriflow.errors import UserError
+from attriflow.utils.io import parse_json_object
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,13 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
-def _json(text: str, what: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{what} is not valid JSON: {exc}") from exc
-
-
 def _run(args) -> int:
     import torch
 
@@ -52,8 +44,8 @@ def _run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    paths = run_dataset(args.dataset, _json(args.entry_json, "--entry-json"), args.expert, args.out,
-                        variant=args.variant, overrides=_json(args.overrides_json, "--overrides-json"),
+    paths = run_dataset(args.dataset, parse_json_object(args.entry_json, "--entry-json"), args.expert, args.out,
+                        variant=args.variant, overrides=parse_json_object(args.overrides_json, "--overrides-json"),
                         baseline=args.baseline, localise_maps=args.localise, seed=args.seed, scale=args.scale,
                         root=args.root, weights_dir=args.weights_dir, device=args.device, progress=True)
     import pandas as pd

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from attriflow.utils.io import parse_json_object
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -126,18 +127,6 @@ def _statistics(args) -> int:
     return 0
 
 
-def _method_params(text: str) -> dict:
-    from attriflow.errors import UserError
-
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{text!r}: not valid JSON ({exc})") from exc
-    if not isinstance(params, dict):
-        raise UserError(f"expected a JSON object, got {text!r}")
-    return params
-
-
 def _sweep(args) -> int:
     from attriflow.pathways.sweep import sparsity_sweep
     from attriflow.reporting.papers.pathways import plot_sweep
@@ -146,7 +135,7 @@ def _sweep(args) -> int:
     model, info, x, _ = _setup(args)
     t = _predicted(model, x, args.batch_size)
     table, maps = sparsity_sweep(model, x, t, args.sparsities, method=args.method,
-                                 params=_method_params(args.params_json), batch_size=args.batch_size)
+                                 params=parse_json_object(args.params_json, "--params-json"), batch_size=args.batch_size)
     table["run"], table["scale"], table["seed"] = Path(args.run).name, args.scale, args.seed
     table["dataset"] = str(info["run"].get("dataset"))
     save_dataframe(Path(args.out_csv), table)
@@ -161,7 +150,7 @@ def _grid(args) -> int:
 
     model, info, x, _ = _setup(args)
     t = _predicted(model, x, args.batch_size)
-    entries = _method_params(args.methods_json)
+    entries = parse_json_object(args.methods_json, "--methods-json")
     maps = {}
     for label, entry in entries.items():
         params = dict(entry)
@@ -193,7 +182,7 @@ def _decode(args) -> int:
 def _report(args) -> int:
     from importlib import import_module
 
-    inputs = _method_params(args.inputs_json)
+    inputs = parse_json_object(args.inputs_json, "--inputs-json")
     module = import_module(f"attriflow.reporting.papers.{args.paper}")
     module.build_report(inputs, Path(args.out_dir), scale=args.scale)
     return 0

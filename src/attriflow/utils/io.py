@@ -117,3 +117,16 @@ def file_digest(path: PathLike, algo: str = "sha256", chunk: int = 1 << 20) -> s
 def sha256_file(path: PathLike) -> str:
     """Hex SHA-256 of a file."""
     return file_digest(path, "sha256")
+
+
+def parse_json_object(text: str, flag: str) -> dict:
+    """A command-line argument ``flag`` holding a JSON object, parsed; a UserError names the flag otherwise."""
+    from attriflow.errors import UserError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} {text!r}: not valid JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise UserError(f"{flag} must be a JSON object, got {text!r}")
+    return value
