@@ -1,4 +1,4 @@
-"""Fixtures shared by test folders: a headless Chromium (system package) driven by selenium."""
+"""Fixtures shared by test folders: one torch thread, and a headless Chromium (system package) driven by selenium."""
 
 from __future__ import annotations
 
@@ -6,6 +6,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One intra-op torch thread for every in-process test: the small models gain nothing from two, and on
+    a shared machine an OpenMP team waiting for a descheduled thread stalls each op by a time slice."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

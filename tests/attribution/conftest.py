@@ -11,15 +11,6 @@ import torchvision
 from torch import nn
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """One intra-op thread: these small models gain nothing from two, and on a shared machine an
-    OpenMP team waiting for a descheduled thread stalls each op by a time slice."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every BatchNorm non-trivial statistics and affine terms (so effective biases are non-zero)."""

@@ -11,14 +11,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny models gain nothing from two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def gradient(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """d logit_target / d x, summed over channels."""

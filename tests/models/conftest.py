@@ -85,11 +85,3 @@ def _no_network_caches(tmp_path_factory, monkeypatch):
     monkeypatch.chdir(home)
     yield
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: tiny models gain nothing from two, and a shared machine times them steadier."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -8,14 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models gain nothing from two on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 class PlainNet(nn.Module):
     """conv-ReLU x3 (separate, out-of-place ReLU modules), pooling, linear-ReLU, linear; plus one functional ReLU."""

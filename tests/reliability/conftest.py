@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
 # head kind -> number of model outputs
 WIDTHS = {"multiclass": 4, "binary": 1, "multilabel": 4, "regression": 1, "zones": 6 * 4}
 
-
-@pytest.fixture(scope="package", autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Net(nn.Module):
