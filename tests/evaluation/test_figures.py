@@ -69,3 +69,17 @@ def test_map_grid(tmp_path, setting):
     assert_real_png(plot_map_grid(x[:3], {k: v[:3] for k, v in maps.items()}, tmp_path / "grid.png"))
     with pytest.raises(UserError, match="maps of 'bad'"):
         plot_map_grid(x[:3], {"bad": torch.zeros(2, 16, 16)}, tmp_path / "bad.png")
+
+
+def test_figures_with_bootstrap_intervals_are_byte_identical_across_draws(tmp_path):
+    """seaborn's confidence intervals bootstrap: unseeded, two runs of the same table drew different PNGs."""
+    import hashlib
+
+    from attriflow.reporting.figures import plot_perturbation
+
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({"image": np.repeat(np.arange(20), 10), "method": "m", "order": "lerf",
+                       "fraction": np.tile(np.arange(1, 11) / 100, 20), "removed": 1, "p_original": 1.0,
+                       "p": rng.rand(200), "rel_change": rng.rand(200)})
+    digests = {hashlib.sha256(plot_perturbation(df, tmp_path / f"{i}.png").read_bytes()).hexdigest() for i in range(2)}
+    assert len(digests) == 1

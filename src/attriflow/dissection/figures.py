@@ -60,7 +60,7 @@ def plot_semantic_examples(explained: list, path: PathLike, *, title: str = "Sem
                         ha="center", va="center", transform=ax_bar.transAxes)
             ax_bar.set_axis_off()
             continue
-        sns.barplot(data=bars, y="concept", x="contribution", hue="concept", palette=colours, legend=False, ax=ax_bar,
+        sns.barplot(seed=0, data=bars, y="concept", x="contribution", hue="concept", palette=colours, legend=False, ax=ax_bar,
                     orient="h")
         for i, (_, b) in enumerate(bars.iterrows()):
             ax_bar.text(b["contribution"], i, f" {int(b['n_units'])} unit{'s' if b['n_units'] != 1 else ''}",
@@ -87,7 +87,7 @@ def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str
     else:
         order = [c for c in (order or list(dict.fromkeys(df["concept"]))) if c in set(shown["concept"])]
         hue_order = list(dict.fromkeys(shown[hue]))
-        sns.barplot(data=shown, x="concept", y="n_units", hue=hue, order=order, hue_order=hue_order, ax=ax)
+        sns.barplot(seed=0, data=shown, x="concept", y="n_units", hue=hue, order=order, hue_order=hue_order, ax=ax)
         iou = shown.set_index(["concept", hue])["mean_iou"]
         for level, container in zip(hue_order, ax.containers):
             for bar in container:

@@ -75,7 +75,7 @@ def plot_randomisation(df: pd.DataFrame, path: PathLike, *, measures: Sequence[s
         part = df[df["measure"] == measure]
         if part.empty:
             raise UserError(f"plot_randomisation: no rows for measure {measure!r}")
-        sns.lineplot(data=part, x="stage", y="value", hue="method", style="order" if len(orders) > 1 else None,
+        sns.lineplot(seed=0, data=part, x="stage", y="value", hue="method", style="order" if len(orders) > 1 else None,
                      errorbar="sd", marker="o", ax=ax)
         ax.set_xticks(stages["stage"].to_list())
         ax.set_xticklabels(stages["layer"].to_list(), rotation=60, ha="right", fontsize=8)
@@ -101,7 +101,7 @@ def plot_perturbation(df: pd.DataFrame, path: PathLike, *, title: str = "Pixel p
     axes = fig.subplots(1, len(orders), squeeze=False)[0]
     data = df.assign(percent=_percent(df["fraction"]))
     for ax, order in zip(axes, orders):
-        sns.lineplot(data=data[data["order"] == order], x="percent", y="rel_change", hue="method",
+        sns.lineplot(seed=0, data=data[data["order"] == order], x="percent", y="rel_change", hue="method",
                      errorbar=("ci", 95), marker="o", ax=ax)
         ax.set_xlabel("pixels removed (%)")
         ax.set_ylabel("mean |Δp| / p of the target class")
@@ -128,7 +128,7 @@ def plot_roar(df: pd.DataFrame, path: PathLike, *, published: pd.DataFrame | Non
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.subplots()
-    sns.lineplot(data=ours, x="percent", y="acc", hue="method", palette=palette, errorbar="sd", marker="o", ax=ax)
+    sns.lineplot(seed=0, data=ours, x="percent", y="acc", hue="method", palette=palette, errorbar="sd", marker="o", ax=ax)
     if published is not None:
         pub = published.assign(percent=_percent(published["fraction"]), acc=_percent(published["accuracy"]))
         for (method, source), part in pub.groupby(["method", "source"], sort=False):

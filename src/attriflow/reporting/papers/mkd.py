@@ -166,7 +166,7 @@ def plot_roc_curves(scores: pd.DataFrame, path) -> Path:
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, ds in zip(axes, datasets):
         d = curves[curves["dataset"] == ds]
-        sns.lineplot(data=d, x="fpr", y="tpr", hue="method", errorbar=("pi", 50), ax=ax)
+        sns.lineplot(seed=0, data=d, x="fpr", y="tpr", hue="method", errorbar=("pi", 50), ax=ax)
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")

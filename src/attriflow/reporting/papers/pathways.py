@@ -149,7 +149,7 @@ def plot_statistics(response: pd.DataFrame, overlap: pd.DataFrame, path: Path) -
     ax1.set_xlabel("pathway selection")
     ax1.set_title(f"Masked network's response at sparsity {fmt(float(response['sparsity'].iloc[0]))}%")
     ax1.tick_params(axis="x", labelrotation=25)
-    sns.barplot(data=ov, x="selector", y="jaccard", hue="pair", ax=ax2, errorbar=("ci", 95))
+    sns.barplot(seed=0, data=ov, x="selector", y="jaccard", hue="pair", ax=ax2, errorbar=("ci", 95))
     ax2.set_ylabel("Jaccard overlap of two inputs' pathways")
     ax2.set_xlabel("pathway selection")
     ax2.set_title("Pathway overlap across inputs (all runs)")
@@ -172,7 +172,7 @@ def plot_sweep_scores(sweep: pd.DataFrame, path: Path) -> Path:
     for ax, (col, label) in zip(axes, [("lerf_rel_change_10", "LeRF |Δp|/p at 10% removed (lower is better)"),
                                         ("response_rel_change", "masked network |Δp|/p"),
                                         ("spearman_abs_to_gradient", "Spearman(|map|, |gradient|)")]):
-        sns.lineplot(data=sweep, x="sparsity", y=col, hue="run", style="method", marker="o", errorbar=("ci", 95), ax=ax)
+        sns.lineplot(seed=0, data=sweep, x="sparsity", y=col, hue="run", style="method", marker="o", errorbar=("ci", 95), ax=ax)
         ax.set_xlabel("sparsity (% neurons removed; 0 = gradient)")
         ax.set_ylabel(label)
     fig.suptitle("Pathway gradient over sparsity")

@@ -320,7 +320,7 @@ def plot_randomisation_curves(rd: pd.DataFrame, path: str | Path) -> Path:
                 ax.set_visible(False)
                 continue
             stages = part[["stage", "layer"]].drop_duplicates().sort_values("stage")
-            sns.lineplot(data=part, x="stage", y="value", hue="entry_label", style="kind",
+            sns.lineplot(seed=0, data=part, x="stage", y="value", hue="entry_label", style="kind",
                          style_order=["signed", "positive"], errorbar=None, marker="o", ax=ax)
             ax.set_xticks(stages["stage"].to_list())
             ax.set_xticklabels(stages["layer"].to_list(), rotation=60, ha="right", fontsize=7)

@@ -154,7 +154,7 @@ def _plot_rank(df: pd.DataFrame, path: Path) -> None:
                 transform=ax.transAxes)
         ax.set_axis_off()
     else:
-        sns.barplot(data=long, x="run", y="rate", hue="what", ax=ax)
+        sns.barplot(seed=0, data=long, x="run", y="rate", hue="what", ax=ax)
         ax.set_ylim(0, 1)
         ax.set_ylabel("fraction of probe images")
         ax.set_xlabel("run")
