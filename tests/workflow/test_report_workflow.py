@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from attriflow.reporting.claims import CLAIM_COLUMNS
-from attriflow.reporting.page import read_manifest
+from attriflow.reporting.page import caption_file, read_manifest
 
 from .conftest import ROAR, ROOT, run
 
@@ -46,9 +46,8 @@ def test_page_shows_every_built_figure_and_table(workdir):
             elif f.suffix == ".csv":
                 assert f'id="{paper}-{f.stem}"' in page and f'href="{rel}"' in page
             if f.suffix in (".png", ".csv"):  # captioned: what it shows, setting, scale, dataset
-                report = workdir / "workflow" / "report"
-                assert (report / paper / f"{f.stem}.rst").is_file() or (report / f"{f.stem}.rst").is_file(), \
-                    f"no caption workflow/report/{paper}/{f.stem}.rst for {f}"
+                assert caption_file(workdir / "workflow" / "report", paper, f.stem), \
+                    f"no caption workflow/report/{paper}/{f.stem}.rst (or <name>.rst of <name>_<run>) for {f}"
     claims = pd.read_csv(workdir / "reports" / "claims.csv")
     assert list(claims.columns) == CLAIM_COLUMNS
     assert "config hash (SHA-256)" in page and "Wall time per rule" in page
@@ -103,8 +102,10 @@ def test_changing_one_method_reruns_only_the_jobs_that_use_it(workdir, tmp_path)
     for rule, wc in jobs:
         by_rule.setdefault(rule, []).append(wc)
     assert sorted(wc["split"] for wc in by_rule.get("attribute", [])) == ["test", "train", "val"]
-    assert all(wc.get("entry") == "random" for r in ("attribute", "roar") for wc in by_rule.get(r, []))
+    own = ("attribute", "roar", "evaluate_maps", "evaluate_perturbation")  # the method's own jobs
+    assert all(wc.get("entry") == "random" for r in own for wc in by_rule.get(r, []))
     assert len(by_rule.get("roar", [])) == 1
     assert "train" not in by_rule and "generate_embedded" not in by_rule
     # beyond the method's own jobs, only report jobs (which show the config) may rerun
-    assert set(by_rule) - {"attribute", "roar"} <= {"index", "paper_manifest"} | {r for r in by_rule if r.startswith(tuple(p.replace("-", "_") for p in PAPERS))}
+    reports = {"index", "paper_manifest", "methods_report", "methods_manifest"}
+    assert set(by_rule) - set(own) <= reports | {r for r in by_rule if r.startswith(tuple(p.replace("-", "_") for p in PAPERS))}

@@ -50,7 +50,7 @@ def unit_contributions(model: nn.Module, layer: str, x: Tensor, target: TargetLi
         def hook(m, inputs, output):
             leaf = output.detach().requires_grad_()
             held.append(leaf)
-            return leaf
+            return leaf.clone()  # not the leaf itself: the model may modify it in place (DenseNet's final ReLU)
 
         handle = module.register_forward_hook(hook)
         try:

@@ -53,17 +53,27 @@ def read_manifest(path: str | Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------- pieces
 
 
+def caption_file(captions_dir: Path, paper: str, stem: str) -> Path | None:
+    """The caption of a figure or table ``stem``: ``<captions_dir>/<paper>/<stem>.rst``, else
+    ``<captions_dir>/<stem>.rst``; a per-run output ``<name>_<run>`` shares the caption ``<name>.rst``."""
+    parts = stem.split("_")
+    for n in range(len(parts), 0, -1):
+        name = "_".join(parts[:n])
+        for path in (Path(captions_dir) / paper / f"{name}.rst", Path(captions_dir) / f"{name}.rst"):
+            if path.is_file():
+                return path
+    return None
+
+
 def render_caption(captions_dir: Path | None, paper: str, stem: str, config: dict | None = None) -> str:
-    """HTML of ``<captions_dir>/<paper>/<stem>.rst`` (else ``<captions_dir>/<stem>.rst``), '' when none.
+    """HTML of the caption :func:`caption_file` finds, '' when none.
 
     Captions are Snakemake report captions: Jinja (``{{ snakemake.config[...] }}``) over reStructuredText.
     """
     if captions_dir is None:
         return ""
-    for path in (Path(captions_dir) / paper / f"{stem}.rst", Path(captions_dir) / f"{stem}.rst"):
-        if path.is_file():
-            break
-    else:
+    path = caption_file(captions_dir, paper, stem)
+    if path is None:
         return ""
     import jinja2
     from docutils.core import publish_parts

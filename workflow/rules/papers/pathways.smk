@@ -40,7 +40,7 @@ rule pathways_sweep:
         csv="results/pathways/{run}/sweep.csv",
         figure=report(
             "reports/pathways/figures/sparsity_maps_{run}.png",
-            caption="../../report/pathways/sparsity_sweep_maps.rst",
+            caption="../../report/pathways/sparsity_maps.rst",
             category="pathways",
         ),
     log:
