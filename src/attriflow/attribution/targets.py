@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from attriflow.errors import UserError
+from attriflow.models.heads import as_outputs
 
 TargetLike = int | Tensor | list | tuple | None
 
@@ -38,13 +39,7 @@ def as_target_tensor(target: TargetLike, n: int, device: torch.device) -> Tensor
 
 def class_scores(logits: Any) -> Tensor:
     """The model output as (N, classes); a (N,) output (one regression score) becomes (N, 1)."""
-    if isinstance(logits, (tuple, list)) or not isinstance(logits, Tensor):
-        raise UserError(f"the model must return one tensor of class scores, got {type(logits).__name__}")
-    if logits.ndim == 1:
-        return logits[:, None]
-    if logits.ndim != 2:
-        raise UserError(f"the model must return (N, classes) scores, got shape {tuple(logits.shape)}")
-    return logits
+    return as_outputs(logits)
 
 
 def target_scores(logits: Any, target: Tensor) -> Tensor:

@@ -42,7 +42,8 @@ def head_of(info: dict[str, Any]) -> str:
     return check_head(info.get("task"))
 
 
-def _outputs(outputs: Any) -> Tensor:
+def as_outputs(outputs: Any) -> Tensor:
+    """The model output as (N, outputs); a (N,) output (one regression score or logit) becomes (N, 1)."""
     if not isinstance(outputs, Tensor):
         raise UserError(f"the model must return one tensor of outputs, got {type(outputs).__name__}")
     if outputs.ndim == 1:
@@ -67,7 +68,7 @@ def _check_width(head: str, outputs: Tensor) -> None:
 def class_scores(head: str, outputs: Any) -> Tensor:
     """(N, classes) scores whose column ``c`` is what explaining class ``c`` differentiates."""
     check_head(head)
-    outputs = _outputs(outputs)
+    outputs = as_outputs(outputs)
     _check_width(head, outputs)
     if head == "binary":
         return torch.cat([-outputs, outputs], dim=1)
@@ -77,7 +78,7 @@ def class_scores(head: str, outputs: Any) -> Tensor:
 def probabilities(head: str, outputs: Any) -> Tensor:
     """(N, classes) probability of each class (see the module table); regression is refused."""
     check_head(head)
-    outputs = _outputs(outputs).float()
+    outputs = as_outputs(outputs).float()
     _check_width(head, outputs)
     if head == "multiclass":
         return torch.softmax(outputs, dim=1)
