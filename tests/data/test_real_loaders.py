@@ -13,6 +13,7 @@ import torch
 
 from attriflow.data import load_dataset
 from attriflow.data.real import REAL_VIEWS
+from attriflow.data.real._common import limit_index
 from attriflow.data.real.vision import MVTEC_CATEGORIES as REAL_VIEWS_MVTEC
 from attriflow.data.real.chest import CHEXPERT_LABELS, COVID_STRUCTURES, NIH_BOX_CLASSES
 from attriflow.data.streaming import StreamingSet, batches, make_loader
@@ -193,6 +194,20 @@ def test_limit_is_a_seeded_subset_and_batches_keep_order(root):
     assert part.refs != full.refs[:7]  # not simply the first files (real sets are sorted by class)
     xs = torch.cat([x for x, _ in batches(full, 4, num_workers=2)])
     assert torch.equal(xs, full.materialise(progress=False).images)
+
+
+def test_limit_keeps_every_class_of_a_multiclass_view_and_its_proportions(root):
+    full = load_dataset("cifar10", root, "train")
+    k = len(full.class_names)
+    part = load_dataset("cifar10", root, "train", limit=k)
+    assert sorted(part.targets.tolist()) == list(range(k))  # one of each class, whatever the file order
+    # the bare rule on a skewed labelling: proportions kept, reproducible, a subset in file order
+    labels = np.repeat([0, 1, 2], [800, 150, 50])
+    kept = limit_index(len(labels), 100, seed=3, labels=labels)
+    assert np.array_equal(kept, limit_index(len(labels), 100, seed=3, labels=labels))
+    assert np.array_equal(kept, np.sort(kept)) and len(set(kept.tolist())) == 100
+    assert np.bincount(labels[kept]).tolist() == [80, 15, 5]
+    assert set(labels[limit_index(len(labels), 3, seed=4, labels=labels)].tolist()) == {0, 1, 2}
 
 
 # ---------------------------------------------------------------- errors that name the file

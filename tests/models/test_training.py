@@ -16,6 +16,7 @@ from attriflow.models import evaluate, load_run, train_run
 from attriflow.models import training as training_module
 from attriflow.models.tasks import build_loss
 from attriflow.models.training import CHECKPOINT, build_model
+from attriflow.models.training_data import Splits
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,35 @@ def test_finetune_a_grey_regression_model_from_a_multilabel_run(tmp_path):
     result = train_run(spec, runs / "ft", data=splits)
     assert result["test"]["mae"] < 0.8 * result["chance"]["mae"]
     assert yaml.safe_load((runs / "ft" / "config.yaml").read_text())["provenance"]["init"]["kind"] == "run"
+
+
+def test_zero_epochs_keeps_the_initial_weights_and_needs_no_train_split(tmp_path, multiclass):
+    """A pretrained network used as published (the ImageNet runs): nothing trained, its own test metrics."""
+    runs = tmp_path / "models"
+    source = train_run(tiny_spec(epochs=1), runs / "pre", data=multiclass)
+    no_train = Splits(multiclass.val, multiclass.val, multiclass.test)  # what load_splits gives
+    result = train_run(tiny_spec(epochs=0, init="pre"), runs / "as-is", data=no_train)
+    before = torch.load(runs / "pre" / "model.pt", weights_only=True)["state_dict"]
+    after = torch.load(runs / "as-is" / "model.pt", weights_only=True)["state_dict"]
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert result["epochs"] == 0 and result["n_train"] == 0 and result["selection"]["epoch"] == 0
+    assert result["test"]["accuracy"] == pytest.approx(source["test"]["accuracy"])
+    with pytest.raises(UserError, match="'epochs' is 0 .* 'init' is random"):
+        train_run(tiny_spec(epochs=0), runs / "untrained", data=multiclass)
+
+
+def test_a_view_without_train_split_trains_only_with_zero_epochs(monkeypatch):
+    from attriflow.data import loading
+    from attriflow.models.training_data import load_splits
+    from attriflow.models.spec import normalise_spec
+
+    val = make_splits("multiclass").val
+    monkeypatch.setattr(loading, "view_splits", lambda name: ("val", "test"))
+    monkeypatch.setattr(loading, "load_dataset", lambda name, **kw: val)
+    splits = load_splits(normalise_spec(tiny_spec(dataset="imagenet-val", epochs=0, init="imagenet")))
+    assert splits.train is val and splits.val is val
+    with pytest.raises(UserError, match="'imagenet-val' has no train split .* set the run's epochs to 0"):
+        load_splits(normalise_spec(tiny_spec(dataset="imagenet-val", epochs=1, init="imagenet")))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")

@@ -1,7 +1,7 @@
 """The paper DAG through the real snakemake on miniatures of every real dataset in its shipped format.
 
-``config/paper.yaml`` is used as published with only its sizes overridden (epochs, item limits,
-image size; listed in ``SIZE_KEYS``, and the test checks nothing else differs): the published
+``config/paper.yaml`` is used as published with only its sizes overridden (epochs, iterations, item
+limits, image size; listed in ``SIZES``, and the test checks nothing else differs): the published
 settings run unchanged once the real data is placed. Registration-only sets sit where ``attriflow
 data locate`` looks by default (``data/<name>/root``), public ones where ``attriflow data fetch``
 puts them, and an "ImageNet" weights file (random, in torchvision's format) where a user places one.
@@ -27,35 +27,53 @@ from tests.workflow.test_smoke_run import ROOT, run
 
 pytestmark = pytest.mark.workflow
 
-# The only keys the smoke changes: how much is computed, never how.
-EPOCHS, IMAGE_SIZE, TRAIN_LIMIT, EVAL_LIMIT = 1, 32, 24, 4
-SIZE_KEYS = {("runs", "*", "epochs"), ("runs", "*", "image_size"), ("runs", "*", "limit"),
-             ("train_defaults", "epochs"), ("roar", "epochs"), ("evaluation", "limit")}
+# The only keys the smoke changes: how much is computed (epochs, iterations, item counts, image
+# size), never how. '*' stands for any run id or MKD dataset.
+EPOCHS, IMAGE_SIZE, TRAIN_LIMIT, EVAL_LIMIT, ITEMS, ITERATIONS = 1, 32, 24, 4, 4, 2
+SIZES = {
+    ("runs", "*", "epochs"): EPOCHS, ("runs", "*", "image_size"): IMAGE_SIZE, ("runs", "*", "limit"): TRAIN_LIMIT,
+    ("train_defaults", "epochs"): EPOCHS, ("roar", "epochs"): EPOCHS, ("evaluation", "limit"): EVAL_LIMIT,
+    ("papers", "semantic-cxr", "dissection", "limit"): ITEMS,
+    ("papers", "pathways", "statistics", "images"): ITEMS, ("papers", "pathways", "statistics", "gate_images"): ITEMS,
+    ("papers", "pathways", "statistics", "gate_iterations"): ITERATIONS,
+    ("papers", "pathways", "sweep", "images"): ITEMS,
+    ("papers", "pathways", "decode", "images"): ITEMS, ("papers", "pathways", "decode", "iterations"): ITERATIONS,
+    ("papers", "mkd", "detection", "*", "epochs"): EPOCHS, ("papers", "mkd", "detection", "*", "eval_every"): EPOCHS,
+    ("papers", "mkd", "detection", "*", "image_size"): IMAGE_SIZE,
+    ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 2 * ITEMS,
+}
+WILDCARD_PARENTS = {("runs",), ("papers", "mkd", "detection")}
 EXTRA = ["results/roar/cifar10-resnet8/gradient/50/metrics.json", "results/roar/cifar10-resnet8/none/0/metrics.json",
          "results/eval/randomisation/chexpert-multilabel/gradient.csv",
          "results/eval/perturbation/cifar10-resnet8/integrated_gradients.csv"]
 
 
 def paper_smoke_config(paper: dict) -> dict:
-    """``paper`` with only its sizes made tiny."""
+    """``paper`` with only its sizes made tiny; a run of 0 epochs (a pretrained network used as
+    published) stays untrained, and image sizes only shrink."""
     cfg = copy.deepcopy(paper)
-    cfg["train_defaults"]["epochs"] = EPOCHS
-    for run_cfg in cfg["runs"].values():
-        run_cfg["epochs"] = EPOCHS
-        run_cfg["limit"] = TRAIN_LIMIT
-        if run_cfg.get("image_size"):
-            run_cfg["image_size"] = IMAGE_SIZE
-    cfg["roar"]["epochs"] = EPOCHS
-    cfg["evaluation"]["limit"] = EVAL_LIMIT
+
+    def apply(node: dict, path: tuple, value) -> None:
+        head, rest = path[0], path[1:]
+        for key in (list(node) if head == "*" else [head]):
+            if not rest:
+                keep = (path[-1] == "epochs" and node.get(key) == 0) or (path[-1] == "image_size" and not node.get(key))
+                if not keep:
+                    node[key] = value
+            elif isinstance(node.get(key), dict):
+                apply(node[key], rest, value)
+
+    for path, value in SIZES.items():
+        apply(cfg, path, value)
     return cfg
 
 
 def _diff(a, b, path=()) -> set[tuple]:
-    """Paths (run ids as '*') where two configs differ."""
+    """Paths (run ids and MKD datasets as '*') where two configs differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = set()
         for k in set(a) | set(b):
-            key = "*" if path == ("runs",) else k
+            key = "*" if path in WILDCARD_PARENTS else k
             out |= _diff(a.get(k), b.get(k), path + (key,))
         return out
     return set() if a == b else {path}
@@ -75,7 +93,8 @@ def workdir(tmp_path_factory) -> Path:
         run(cmd, work)
     miniatures.build_all(work / "data")
     (work / "weights").mkdir()
-    torch.save(torchvision.models.densenet121().state_dict(), work / "weights" / "densenet121.pth")
+    for arch in ("densenet121", "vgg16", "resnet50"):  # the ImageNet-initialised models, and VGG16 as MKD's expert
+        torch.save(torchvision.models.get_model(arch).half().state_dict(), work / "weights" / f"{arch}.pth")
     paper = yaml.safe_load((work / "config" / "paper.yaml").read_text())
     (work / "config" / "paper-smoke.yaml").write_text(yaml.safe_dump(paper_smoke_config(paper), sort_keys=False))
     return work
@@ -84,7 +103,7 @@ def workdir(tmp_path_factory) -> Path:
 def test_only_sizes_are_overridden():
     paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     changed = _diff(paper, paper_smoke_config(paper))
-    assert changed and changed <= SIZE_KEYS
+    assert changed and changed <= set(SIZES)
 
 
 def test_the_published_config_plans_every_target_on_placed_data(workdir):
@@ -110,8 +129,9 @@ def test_paper_dag_runs_end_to_end_on_the_miniatures(workdir):
     paper = yaml.safe_load((workdir / "config" / "paper.yaml").read_text())
     for run_id, run_cfg in paper["runs"].items():
         metrics = json.loads((workdir / "results" / "models" / run_id / "metrics.json").read_text())
-        assert metrics["scale"] == "paper" and metrics["epochs"] == EPOCHS and metrics["n_test"] > 0
-        assert metrics["n_train"] <= TRAIN_LIMIT
+        untrained = run_cfg.get("epochs") == 0  # a pretrained network as published
+        assert metrics["scale"] == "paper" and metrics["epochs"] == (0 if untrained else EPOCHS) and metrics["n_test"] > 0
+        assert metrics["n_train"] == 0 if untrained else 0 < metrics["n_train"] <= TRAIN_LIMIT
         spec = yaml.safe_load((workdir / "results" / "models" / run_id / "config.yaml").read_text())["spec"]
         assert spec["dataset"] == run_cfg["dataset"] and spec["num_workers"] == paper["train_defaults"]["num_workers"]
     info = json.loads((workdir / "results" / "models" / "chexpert-multilabel" / "metrics.json").read_text())

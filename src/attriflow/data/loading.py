@@ -192,7 +192,8 @@ def load_dataset(name: str, root: PathLike = "data", split: str | None = None, l
     (see :mod:`attriflow.data.real`).
 
     ``split=None`` is the view's default split; ``limit`` keeps the first ``limit`` items of an
-    embedded view (a seeded random subset of a real one, whose files are sorted by class); all of
+    embedded view (a seeded random subset of a real one, whose files are sorted by class, stratified
+    by class for a multi-class view so every class stays when ``limit`` allows); all of
     them when the split is smaller; ``image_size`` (int or (h, w)) resizes images and masks.
     """
     view = None if is_real(name) else view_of(name)

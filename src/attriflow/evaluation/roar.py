@@ -92,6 +92,9 @@ def retrain(spec: dict[str, Any], splits, maps: Mapping[str, Tensor] | None, fra
     spec = {**spec, "init": "random"}
     if epochs is not None:
         spec["epochs"] = int(epochs)
+    if not spec.get("epochs"):
+        raise UserError(f"ROAR retrains {spec.get('dataset')!r} from scratch, but the run's epochs are 0 (a pretrained "
+                        "network used as it is): set roar.epochs, or choose a roar.run trained here")
     return train_run(spec, out_dir, data=Splits(**sets),
                      extra={"roar": {"fraction": fraction, "seed": seed, **(extra or {})}})
 

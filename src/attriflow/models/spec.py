@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "init": "random",         # random | imagenet | a weights file | the id of an earlier run
     "dataset": None,          # a dataset view, or a list of views merged into one multi-class task (required)
     "data_root": "data",      # folder of the datasets
-    "limit": None,            # use only the first N training images (per view)
+    "limit": None,            # use only N training images per view (see attriflow.data.load_dataset)
     "image_size": None,       # resize images to this side length
     "task": None,             # multiclass | multilabel | regression | zones | binary; default: the dataset's
     "loss": {},               # task loss options, e.g. {"pos_weight": 3.17} or {"weighted": true}
@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "schedule": "none",       # none | cosine | step (per epoch)
     "step_size": None,        # step schedule: epochs between decays (default: a third of the epochs)
     "gamma": 0.1,             # step schedule: decay factor
-    "epochs": 5,
+    "epochs": 5,              # 0: no training, the initial weights are the model (a pretrained network as published)
     "batch_size": 64,
     "seed": 0,
     "num_workers": 0,         # DataLoader worker processes decoding streamed (real) datasets
@@ -47,9 +47,9 @@ REQUIRED = ("model", "dataset")
 AMP = ("off", "fp16", "bf16")
 CHOICES = {"optimizer": ("adam", "sgd"), "schedule": ("none", "cosine", "step"), "device": ("auto", "cpu", "cuda"),
            "task": (None,) + TASKS}
-POSITIVE_INT = ("epochs", "batch_size", "prefetch_factor")
+POSITIVE_INT = ("batch_size", "prefetch_factor")
 OPTIONAL_POSITIVE_INT = ("limit", "image_size", "step_size")
-NON_NEGATIVE_INT = ("seed", "num_workers")
+NON_NEGATIVE_INT = ("epochs", "seed", "num_workers")
 NON_NEGATIVE_FLOAT = ("weight_decay", "momentum")
 
 
@@ -97,6 +97,9 @@ def normalise_spec(spec: dict[str, Any]) -> dict[str, Any]:
         raise UserError(f"spec key 'amp': {out['amp']!r} is not one of {', '.join(AMP)}")
     if not isinstance(out["pin_memory"], bool):
         raise UserError(f"spec key 'pin_memory' must be true or false, got {out['pin_memory']!r}")
+    if out["epochs"] == 0 and out["init"] == "random":
+        raise UserError("spec key 'epochs' is 0 (use the initial weights as they are) but 'init' is random: "
+                        "set init to imagenet, a weights file or a run id, or epochs to 1 or more")
     if not (isinstance(out["val_fraction"], (int, float)) and 0 < out["val_fraction"] < 1):
         raise UserError(f"spec key 'val_fraction' must be between 0 and 1, got {out['val_fraction']!r}")
     return out

@@ -227,7 +227,8 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     for part, subset in data.items():
         if subset.task != task:
             raise UserError(f"spec task {task!r} but the {part} set of {spec['dataset']!r} is a {subset.task!r} task")
-    tasks.check_classes_present(task, data.train, f"run {run_id}: the train split of {spec['dataset']!r}")
+    if spec["epochs"]:
+        tasks.check_classes_present(task, data.train, f"run {run_id}: the train split of {spec['dataset']!r}")
 
     model, init_report = build_model(spec, task, data.train, runs_dir, weights_dir)
     prepare_model(model, device)
@@ -293,6 +294,9 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         if stop_after is not None and epoch - first_epoch + 1 >= stop_after and epoch < spec["epochs"]:
             return None
 
+    if best is None:  # epochs 0: the initial weights are the model
+        val = evaluate(model, data.val, task, loss_fn, eval_batch, device, amp, **eval_options)
+        best = {"epoch": 0, "val": val, "state_dict": _cpu(model.state_dict())}
     model.load_state_dict(best["state_dict"])
     test = evaluate(model, data.test, task, loss_fn, eval_batch, device, amp, **eval_options)
     info = {
@@ -303,7 +307,8 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
     }
     save_model_file(out_dir / "model.pt", model, info)
     # metrics.csv holds what a rerun reproduces byte for byte; the timings go to metrics.json
-    save_dataframe(out_dir / "metrics.csv", pd.DataFrame(history).drop(columns=list(TIMING_COLUMNS)))
+    save_dataframe(out_dir / "metrics.csv", pd.DataFrame(history, columns=["epoch", "lr", "train_loss", *TIMING_COLUMNS] if not history else None)
+                   .drop(columns=list(TIMING_COLUMNS)))
     record = provenance(seed=spec["seed"], scale=spec["scale"], run=run_id, device=str(device), amp=amp, init=init_report)
     atomic_write_text(out_dir / "config.yaml", yaml.safe_dump({"spec": spec, "provenance": record}, sort_keys=False))
     seconds = sum(r["train_seconds"] for r in history)
@@ -312,7 +317,7 @@ def train_run(spec: dict[str, Any], out_dir: str | os.PathLike, data: Splits | N
         "selection": {"metric": tasks.SELECTION[task][0], "epoch": best["epoch"]},
         "test": test, "val": best["val"], "chance": chance_metrics(task, data.train, data.test),
         "epochs": spec["epochs"], "num_parameters": sum(p.numel() for p in model.parameters()),
-        "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+        "n_train": len(data.train) if spec["epochs"] else 0, "n_val": len(data.val), "n_test": len(data.test),
         "train_seconds": seconds, "images_per_second": sum(r["train_images"] for r in history) / max(seconds, 1e-9),
         "timing": [{"epoch": r["epoch"], **{k: r[k] for k in TIMING_COLUMNS}} for r in history],
         **record,

@@ -95,7 +95,8 @@ def expand_views(dataset: str | list[str]) -> list[str]:
 
 
 def load_splits(spec: dict[str, Any]) -> Splits:
-    """The train / val / test sets a (normalised) spec asks for, read with ``attriflow.data.load_dataset``."""
+    """The train / val / test sets a (normalised) spec asks for, read with ``attriflow.data.load_dataset``.
+    A view without train split (ImageNet validation) serves a run of 0 epochs, its val set standing in for train."""
     from attriflow.data.loading import load_dataset, view_splits
 
     per_view = []
@@ -105,11 +106,16 @@ def load_splits(spec: dict[str, Any]) -> Splits:
         def load(split: str, limit: int | None = None) -> ImageSet:
             return load_dataset(name, root=spec["data_root"], split=split, limit=limit, image_size=spec["image_size"])
 
-        train = load("train", spec["limit"])
-        if "val" in splits:
+        if "train" not in splits:
+            if spec["epochs"] != 0:
+                raise UserError(f"dataset {name!r} has no train split (splits: {', '.join(splits)}); "
+                                f"set the run's epochs to 0 to use its initial weights ({spec['init']}) as they are")
             val = load("val")
+            train = val  # nothing is trained: the val set stands in for shapes and class names
+        elif "val" in splits:
+            train, val = load("train", spec["limit"]), load("val")
         else:
-            train, val = holdout(train, spec["val_fraction"])
+            train, val = holdout(load("train", spec["limit"]), spec["val_fraction"])
         if "test" not in splits:
             raise UserError(f"dataset {name!r} has no test split (splits: {', '.join(splits)})")
         per_view.append(Splits(train, val, load("test")))

@@ -91,7 +91,8 @@ def load_real(name: str, root="data", split: str | None = None, limit: int | Non
     data = view.load(root, split)
     available = len(data)
     if limit is not None:
-        data = data.subset(limit_index(available, int(limit)))
+        labels = data.targets.numpy() if data.task == "multiclass" else None
+        data = data.subset(limit_index(available, int(limit), labels=labels))
     data.name = name
     data.image_size = image_size
     data.meta = {**data.meta, "dataset": name, "folders": list(view.folders), "split": split, "limit": limit,

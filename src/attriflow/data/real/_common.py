@@ -113,9 +113,23 @@ def seeded_fraction(keys: Sequence[Any], fraction: float, seed: int = SPLIT_SEED
     return np.array([k in held for k in keys], dtype=bool)
 
 
-def limit_index(n: int, limit: int | None, seed: int = SPLIT_SEED) -> np.ndarray:
+def limit_index(n: int, limit: int | None, seed: int = SPLIT_SEED, labels: np.ndarray | None = None) -> np.ndarray:
     """Positions kept by ``limit``: a seeded random subset in file order (all when ``limit`` is None or >= n);
-    random, not the first ``limit`` files, because real sets are stored sorted by class or patient."""
+    random, not the first ``limit`` files, because real sets are stored sorted by class or patient.
+
+    With ``labels`` (one class per item) the subset is stratified: each class keeps about its share
+    of ``limit``, and every class keeps at least one item when ``limit`` >= the number of classes."""
     if limit is None or limit >= n:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.permutation(n)[:limit])
+    labels = np.asarray(labels)
+    # an item's key is its random rank within its class over the class size: every class's first
+    # item has key 0, and taking the smallest keys keeps the class proportions
+    key = np.empty(n)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        key[members[rng.permutation(len(members))]] = np.arange(len(members)) / len(members)
+    order = np.lexsort((rng.random(n), key))
+    return np.sort(order[:limit])
