@@ -135,6 +135,9 @@ def test_retrain_is_the_one_roar_path_with_a_zero_point_and_shares(tmp_path):
     maps = {name: truth_maps(len(s)) for name, s in splits.items()}
     point = retrain(spec, splits, maps, 0.25, tmp_path / "truth", epochs=2)
     assert point["roar"]["fraction"] == 0.25 and point["epochs"] == 2
+    repeat = retrain(spec, splits, None, 0.0, tmp_path / "zero-seed1", seed=1)
+    assert repeat["seed"] == 1 and repeat["roar"]["seed"] == 1  # a ROAR repeat trains under its own seed
+    assert repeat["val"]["loss"] != zero["val"]["loss"]
     with pytest.raises(UserError, match="fraction must be in"):
         retrain(spec, splits, maps, 25, tmp_path / "percent")
     with pytest.raises(UserError, match="needs maps"):

@@ -3,6 +3,7 @@ published numbers beside ours from published.yaml, and every promised file writt
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -29,14 +30,14 @@ def write_inputs(tmp_path, mct_change: float, random_change: float) -> dict:
     ov = pd.DataFrame({"selector": "mct", "image_a": a, "image_b": b, "same_class": same,
                        "jaccard": np.where(same, 0.6, 0.2) + 0.01 * rng.standard_normal(len(a)), "run": "net"})
     ov.to_csv(tmp_path / "net" / "overlap.csv", index=False)
-    roar = []
+    roar = []  # two seeds, 0.02 below and above the planted accuracy
     for method, acc in (("prune_grad", [0.9, 0.5, 0.3]), ("gradient", [0.9, 0.8, 0.7])):
-        for f, v in zip((0, 10, 90), acc):
-            d = tmp_path / "roar" / "net" / ("none" if f == 0 else method) / str(f)
+        for (f, v), (seed, noise) in itertools.product(zip((0, 10, 90), acc), ((0, -0.02), (1, 0.02))):
+            d = tmp_path / "roar" / "net" / ("none" if f == 0 else method) / str(f) / f"seed{seed}"
             if f == 0 and method != "prune_grad":
                 continue
             d.mkdir(parents=True)
-            (d / "metrics.json").write_text(json.dumps({"test": {"accuracy": v}, "dataset": "shapes32", "seed": 0}))
+            (d / "metrics.json").write_text(json.dumps({"test": {"accuracy": v + noise}, "dataset": "shapes32", "seed": seed}))
             roar.append(str(d / "metrics.json"))
     pert = []
     d = tmp_path / "perturbation" / "net"
@@ -82,9 +83,12 @@ def test_prunegrad_tables_put_the_published_numbers_beside_ours(tmp_path):
     prunegrad.build_report(write_inputs(tmp_path, 0.01, 0.5), out, scale="demo")
     pub = published()["prunegrad"]
     roar = pd.read_csv(out / "tables" / "roar.csv")
-    assert list(roar.columns[:7]) == ["method", "fraction", "accuracy", "published_accuracy", "scale", "dataset", "seed"]
+    assert list(roar.columns) == ["method", "fraction", "accuracy", "accuracy_ci95", "n_seeds", "published_accuracy",
+                                  "scale", "dataset", "seeds", "run"]
     r = roar[(roar["method"] == "prune_grad") & (roar["fraction"] == 10)].iloc[0]
-    assert r["accuracy"] == pytest.approx(50.0) and r["published_accuracy"] == pub["roar_accuracy"]["methods"]["prune_grad"][0]
+    # mean of 48 and 52 over two seeds; 95% t-interval half-width t(0.975, 1) * sd / sqrt(2) = 12.706 * 2
+    assert r["accuracy"] == pytest.approx(50.0) and r["n_seeds"] == 2 and r["seeds"] == "0 1"
+    assert r["accuracy_ci95"] == pytest.approx(12.7062 * 2.0, rel=1e-4) and r["published_accuracy"] == pub["roar_accuracy"]["methods"]["prune_grad"][0]
     assert roar[(roar["method"] == "prune_grad") & (roar["fraction"] == 90)].iloc[0]["published_accuracy"] == \
         pub["roar_accuracy"]["methods"]["prune_grad"][-1]
     assert pd.isna(roar[(roar["method"] == "prune_grad") & (roar["fraction"] == 0)].iloc[0]["published_accuracy"])

@@ -21,6 +21,7 @@ from attriflow.reporting.methods import BENCHMARKS, build_methods_report, kendal
 RUNS = ["r1", "r2"]
 ENTRIES = ["gradient", "edges", "gradient_x_smoothed"]
 FRACTIONS = [10, 50]
+SEEDS = [0, 1]  # ROAR repeats: planted at -0.02 and +0.02 around each point, so the means are the planted values
 
 
 def gradient(model, x, target):
@@ -63,23 +64,25 @@ def results(tmp_path_factory):
             path = root / BENCHMARKS["perturbation"].result.format(run=run, entry=entry)
             path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows, columns=PERTURBATION_COLUMNS).drop(columns="rel_change").to_csv(path, index=False)
-            unmodified = root / f"results/roar/{run}/none/0/metrics.json"
-            unmodified.parent.mkdir(parents=True, exist_ok=True)
-            unmodified.write_text(json.dumps({"test": {"accuracy": 0.8}}))
-            for f in FRACTIONS:  # planted ROAR: run r1 ranks ENTRIES in order, run r2 reversed
-                acc = 0.3 + 0.1 * (k if run == "r1" else 2 - k) + f / 1000
-                path = root / BENCHMARKS["roar"].result.format(run=run, entry=entry, fraction=f)
+            for seed, noise in zip(SEEDS, (-0.02, 0.02)):
+                unmodified = root / f"results/roar/{run}/none/0/seed{seed}/metrics.json"
+                unmodified.parent.mkdir(parents=True, exist_ok=True)
+                unmodified.write_text(json.dumps({"test": {"accuracy": 0.8 + noise}}))
+            for f, (seed, noise) in itertools.product(FRACTIONS, zip(SEEDS, (-0.02, 0.02))):
+                # planted ROAR: run r1 ranks ENTRIES in order, run r2 reversed
+                acc = 0.3 + 0.1 * (k if run == "r1" else 2 - k) + f / 1000 + noise
+                path = root / BENCHMARKS["roar"].result.format(run=run, entry=entry, fraction=f, seed=seed)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps({"test": {"accuracy": acc}}))
-                bench = root / f"logs/benchmarks/roar/{run}/{entry}/{f}.tsv"
+                bench = root / f"logs/benchmarks/roar/{run}/{entry}/{f}/seed{seed}.tsv"
                 bench.parent.mkdir(parents=True, exist_ok=True)
                 bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
                                  f"{2.0 + k}\t0:00:02\t{100 + 10 * k}\t1\t1\t1\t0\t0\t50\t{1.5 + k}\n")
-    assert all((root / p).exists() for p in result_files(list(BENCHMARKS), RUNS, ENTRIES, FRACTIONS))
+    assert all((root / p).exists() for p in result_files(list(BENCHMARKS), RUNS, ENTRIES, FRACTIONS, SEEDS))
     out = root / "reports/methods"
     written = build_methods_report(ENTRIES, RUNS, FRACTIONS, list(BENCHMARKS), out,
                                    method_of={"gradient": "gradient", "edges": "edges"}, plugins=["gradient_x_smoothed"],
-                                   scale="smoke", seed=0, root=root)
+                                   scale="smoke", seed=0, roar_seeds=SEEDS, root=root)
     return root, out, written
 
 
@@ -107,7 +110,7 @@ def test_planted_perturbation_and_roar_orders_and_the_plug_in_row(results):
     roar = pd.read_csv(out / "tables" / "roar.csv")
     r1 = roar[roar.run == "r1"].sort_values("rank")
     assert r1["method"].tolist() == ENTRIES and r1["score"].tolist() == pytest.approx([0.33, 0.43, 0.53])
-    assert (roar["accuracy 0% (retrained, unmodified)"] == 0.8).all()
+    assert roar["accuracy 0% (retrained, unmodified)"].tolist() == pytest.approx([0.8] * len(roar))  # mean of the seeds
     assert roar[roar.run == "r2"].sort_values("rank")["method"].tolist() == ENTRIES[::-1]
     plug = roar[roar.method == "gradient_x_smoothed"]
     assert (plug["kind"] == "plug-in").all() and (roar[roar.method != "gradient_x_smoothed"]["kind"] == "built-in").all()
@@ -142,7 +145,7 @@ def test_costs_come_from_the_benchmark_files_and_the_summary_states_directions(r
     _, out, _ = results
     cost = pd.read_csv(out / "tables" / "cost.csv")
     roar = cost[(cost.stage == "roar") & (cost.run == "r1")].set_index("method")
-    assert roar.loc["edges", "wall_s"] == pytest.approx(2 * 3.0) and roar.loc["edges", "jobs"] == 2
+    assert roar.loc["edges", "wall_s"] == pytest.approx(4 * 3.0) and roar.loc["edges", "jobs"] == 4  # 2 fractions x 2 seeds
     assert roar.loc["gradient_x_smoothed", "peak_rss_mb"] == pytest.approx(120)
     assert cost[cost.stage == "attribute"]["jobs"].eq(0).all()  # none planted: blank, not invented
     text = (out / "summary.md").read_text()
@@ -150,7 +153,7 @@ def test_costs_come_from_the_benchmark_files_and_the_summary_states_directions(r
         assert f"- {kind} (lower score is better)" in text
     assert "plug-in: gradient_x_smoothed" in text and "Kendall" in text and "between runs: mean tau" in text
     assert "roar vs perturbation" not in text and "r1 vs r2 (benchmark roar) -1.00" in text
-    assert "- edges: roar 12.0 s, peak 110 MB" in text  # 2 runs x 2 fractions x 3.0 s
+    assert "- edges: roar 24.0 s, peak 110 MB" in text  # 2 runs x 2 fractions x 2 seeds x 3.0 s
 
 
 def test_png_figures_are_real(results):

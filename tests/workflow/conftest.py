@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PAPERS = ["semantic-cxr", "pathways", "positive-grad", "mkd", "prunegrad"]
-ROAR = [f"results/roar/shapes32-resnet8/{m}/50/metrics.json" for m in ("gradient", "random")]
+ROAR = [f"results/roar/shapes32-resnet8/{m}/50/seed{s}/metrics.json" for m in ("gradient", "random") for s in (0, 1)]
 BINARY = "cxr-weak-weighted"  # a one-logit head, through the generic evaluations
 EVAL = [f"results/eval/{kind}/{BINARY}/gradient.csv" for kind in ("perturbation", "class_sensitivity")]
 SMOKE = ["snakemake", "--cores", "2", "reports/all", *ROAR, *EVAL, "--configfile", "config/smoke.yaml"]

@@ -43,7 +43,7 @@ SIZES = {
     ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 2 * ITEMS,
 }
 WILDCARD_PARENTS = {("runs",), ("papers", "mkd", "detection")}
-EXTRA = ["results/roar/cifar10-resnet8/gradient/50/metrics.json", "results/roar/cifar10-resnet8/none/0/metrics.json",
+EXTRA = ["results/roar/cifar10-resnet8/gradient/50/seed0/metrics.json", "results/roar/cifar10-resnet8/none/0/seed0/metrics.json",
          "results/eval/randomisation/chexpert-multilabel/gradient.csv",
          "results/eval/perturbation/cifar10-resnet8/integrated_gradients.csv"]
 

@@ -104,7 +104,7 @@ def test_changing_one_method_reruns_only_the_jobs_that_use_it(workdir, tmp_path)
     assert sorted(wc["split"] for wc in by_rule.get("attribute", [])) == ["test", "train", "val"]
     own = ("attribute", "roar", "evaluate_maps", "evaluate_perturbation")  # the method's own jobs
     assert all(wc.get("entry") == "random" for r in own for wc in by_rule.get(r, []))
-    assert len(by_rule.get("roar", [])) == 1
+    assert sorted(wc["seed"] for wc in by_rule.get("roar", [])) == ["0", "1"]  # one retraining per seed of roar.seeds
     assert "train" not in by_rule and "generate_embedded" not in by_rule
     # beyond the method's own jobs, only report jobs (which show the config) may rerun
     reports = {"index", "paper_manifest", "methods_report", "methods_manifest"}

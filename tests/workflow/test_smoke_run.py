@@ -82,7 +82,7 @@ def test_roar_jobs_retrain_on_masked_images_from_stored_maps(workdir):
     from attriflow.utils.io import read_json
 
     for method in ("gradient", "random"):
-        metrics = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/metrics.json")
+        metrics = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/seed0/metrics.json")
         # at smoke scale: the point completes with a finite accuracy; orderings belong to the demo report
         assert math.isfinite(metrics["test"]["accuracy"])
         roar = metrics["roar"]  # each point records what it is
@@ -92,6 +92,17 @@ def test_roar_jobs_retrain_on_masked_images_from_stored_maps(workdir):
             rec = load_attributions(workdir / f"results/attributions/shapes32-resnet8/{split}/{method}.npz")
             assert rec.method == method and rec.maps.shape == (n, 32, 32)
             assert rec.provenance["scale"] == "smoke"
+        # a second seed of roar.seeds is a second retraining, recorded as such
+        repeat = read_json(workdir / f"results/roar/shapes32-resnet8/{method}/50/seed1/metrics.json")
+        assert metrics["seed"] == 0 and repeat["seed"] == 1 and repeat["roar"]["seed"] == 1
+        assert repeat["val"]["loss"] != metrics["val"]["loss"]
+        if method == "gradient":  # the paper table gives the mean over the seeds and its interval
+            import pandas as pd
+
+            table = pd.read_csv(workdir / "reports/prunegrad/tables/roar.csv")
+            row = table[(table["method"] == method) & (table["fraction"] == 50)].iloc[0]
+            mean = 50.0 * (metrics["test"]["accuracy"] + repeat["test"]["accuracy"])
+            assert row["n_seeds"] == 2 and row["seeds"] == "0 1" and row["accuracy"] == pytest.approx(mean)
 
 
 def test_binary_head_evaluations_use_the_sigmoid(workdir):

@@ -105,18 +105,29 @@ def limit_arg(split):
     return "" if limit is None else f"--limit {limit}"
 
 
+def roar_seeds():
+    """The training seeds of every ROAR point: config `roar.seeds`, else the config's seed."""
+    return config["roar"].get("seeds") or [config["seed"]]
+
+
 def roar_outputs():
-    """Every ROAR point of the config: (method entry of `benchmark.methods`, fraction) over the ROAR
-    run, plus the 0% point (`none`: the unmodified data retrained with the same budget).
+    """Every ROAR point of the config: (method entry of `benchmark.methods`, fraction, seed) over the
+    ROAR run, plus the 0% point per seed (`none`: the unmodified data retrained with the same budget).
     """
     r = config["roar"]
+    unmodified = expand(
+        "results/roar/{run}/none/0/seed{seed}/metrics.json",
+        run=r["run"],
+        seed=roar_seeds(),
+    )
     points = expand(
-        "results/roar/{run}/{method}/{fraction}/metrics.json",
+        "results/roar/{run}/{method}/{fraction}/seed{seed}/metrics.json",
         run=r["run"],
         method=config["benchmark"]["methods"],
         fraction=[f for f in r["fractions"] if f > 0],
+        seed=roar_seeds(),
     )
-    return [f"results/roar/{r['run']}/none/0/metrics.json"] + points
+    return unmodified + points
 
 
 def roar_epochs_arg():

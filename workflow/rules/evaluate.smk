@@ -11,13 +11,14 @@ rule roar:
             split=["train", "val", "test"],
         ),
     output:
-        "results/roar/{run}/{entry}/{fraction}/metrics.json",
+        "results/roar/{run}/{entry}/{fraction}/seed{seed}/metrics.json",
     log:
-        "logs/roar/{run}/{entry}/{fraction}.log",
+        "logs/roar/{run}/{entry}/{fraction}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/roar/{run}/{entry}/{fraction}.tsv"
+        "logs/benchmarks/roar/{run}/{entry}/{fraction}/seed{seed}.tsv"
     wildcard_constraints:
         fraction=r"[1-9]\d*",
+        seed=r"\d+",
     conda:
         ENV
     threads: 1
@@ -27,11 +28,10 @@ rule roar:
         runtime=config["resources"]["train"]["runtime"],
     params:
         epochs=roar_epochs_arg(),
-        seed=config["seed"],
-        out=lambda wc: f"results/roar/{wc.run}/{wc.entry}/{wc.fraction}",
+        out=lambda wc: f"results/roar/{wc.run}/{wc.entry}/{wc.fraction}/seed{wc.seed}",
     shell:
         "attriflow roar --run results/models/{wildcards.run} --maps {input.maps} --fraction {wildcards.fraction}"
-        " --entry {wildcards.entry} {params.epochs} --seed {params.seed} --threads {threads} --out {params.out} > {log} 2>&1"
+        " --entry {wildcards.entry} {params.epochs} --seed {wildcards.seed} --threads {threads} --out {params.out} > {log} 2>&1"
 
 
 rule roar_unmodified:
@@ -39,11 +39,13 @@ rule roar_unmodified:
     input:
         model="results/models/{run}/model.pt",
     output:
-        "results/roar/{run}/none/0/metrics.json",
+        "results/roar/{run}/none/0/seed{seed}/metrics.json",
     log:
-        "logs/roar/{run}/none/0.log",
+        "logs/roar/{run}/none/0/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/roar/{run}/none/0.tsv"
+        "logs/benchmarks/roar/{run}/none/0/seed{seed}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
     conda:
         ENV
     threads: 1
@@ -53,10 +55,9 @@ rule roar_unmodified:
         runtime=config["resources"]["train"]["runtime"],
     params:
         epochs=roar_epochs_arg(),
-        seed=config["seed"],
     shell:
         "attriflow roar --run results/models/{wildcards.run} --fraction 0 --entry none {params.epochs}"
-        " --seed {params.seed} --threads {threads} --out results/roar/{wildcards.run}/none/0 > {log} 2>&1"
+        " --seed {wildcards.seed} --threads {threads} --out results/roar/{wildcards.run}/none/0/seed{wildcards.seed} > {log} 2>&1"
 
 
 rule evaluate_maps:

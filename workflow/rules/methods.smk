@@ -21,6 +21,7 @@ rule methods_report:
             BENCHMARK_RUNS,
             BENCHMARK_METHODS,
             config["roar"]["fractions"],
+            roar_seeds(),
         ),
     output:
         **{
@@ -43,6 +44,7 @@ rule methods_report:
         runs=BENCHMARK_RUNS,
         evaluations=BENCHMARK_EVALUATIONS,
         fractions=config["roar"]["fractions"],
+        roar_seeds=roar_seeds(),
         method_of=json.dumps(
             {e: method_of(e) for e in BENCHMARK_METHODS}, sort_keys=True
         ),
@@ -51,7 +53,7 @@ rule methods_report:
         seed=config["seed"],
     shell:
         "attriflow report methods --methods {params.methods} --runs {params.runs}"
-        " --evaluations {params.evaluations} --fractions {params.fractions}"
+        " --evaluations {params.evaluations} --fractions {params.fractions} --roar-seeds {params.roar_seeds}"
         " --method-of-json {params.method_of:q} --plugins {params.plugins}"
         " --scale {params.scale} --seed {params.seed} --out-dir reports/methods 2> {log}"
 

@@ -71,8 +71,8 @@ def retrain(spec: dict[str, Any], splits, maps: Mapping[str, Tensor] | None, fra
     """One ROAR point of a trained run: its ``spec`` retrained from scratch (``init`` random; ``epochs``:
     the run's own unless given) on ``splits`` (train / val / test, :class:`~attriflow.models.training_data.Splits`)
     with the top ``fraction`` (in [0, 1]) of every image's pixels removed by ``maps`` (split -> (N, H, W));
-    ``fraction`` 0 (``maps`` may be None) retrains on the unmodified data with the same budget. Ties are
-    broken at random from ``seed``. Writes the run folder ``out_dir`` (resumes from its checkpoint) and
+    ``fraction`` 0 (``maps`` may be None) retrains on the unmodified data with the same budget. ``seed``
+    seeds the retraining (one ROAR repeat) and the random breaking of ties. Writes the run folder ``out_dir`` (resumes from its checkpoint) and
     returns its metrics, which record ``fraction`` and ``extra``."""
     from attriflow.models.training import train_run
     from attriflow.models.training_data import Splits
@@ -89,7 +89,7 @@ def retrain(spec: dict[str, Any], splits, maps: Mapping[str, Tensor] | None, fra
             if len(maps[name]) != len(data):
                 raise UserError(f"{len(maps[name])} maps for the {name} split, which has {len(data)} images")
         sets = _masked_sets(sets, maps, fraction, fill, absolute=absolute, seed=seed, batch_size=256)
-    spec = {**spec, "init": "random"}
+    spec = {**spec, "init": "random", "seed": int(seed)}
     if epochs is not None:
         spec["epochs"] = int(epochs)
     if not spec.get("epochs"):

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", nargs="+", required=True, help="run ids (benchmark.runs)")
     p.add_argument("--evaluations", nargs="+", required=True, help="benchmarks: randomisation class_sensitivity perturbation roar")
     p.add_argument("--fractions", nargs="*", type=int, default=[], help="ROAR's removed percentages")
+    p.add_argument("--roar-seeds", nargs="+", type=int, default=[0], help="ROAR's training seeds (roar.seeds)")
     p.add_argument("--method-of-json", default="{}", help="entry -> registered method, for alias entries")
     p.add_argument("--plugins", nargs="*", default=[], help="method names that come from plug-ins")
     p.add_argument("--scale", required=True)
@@ -72,7 +73,7 @@ def _methods(args) -> int:
 
     build_methods_report(args.methods, args.runs, args.fractions, args.evaluations, args.out_dir,
                          method_of=json.loads(args.method_of_json), plugins=args.plugins, scale=args.scale,
-                         seed=args.seed, root=args.root)
+                         seed=args.seed, roar_seeds=args.roar_seeds, root=args.root)
     return 0
 
 

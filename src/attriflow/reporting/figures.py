@@ -25,6 +25,7 @@ from matplotlib import MatplotlibDeprecationWarning  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from attriflow.errors import UserError  # noqa: E402
+from attriflow.reporting.tables import mean_ci  # noqa: E402
 from attriflow.utils.io import PathLike, atomic_path  # noqa: E402
 
 DPI = 120
@@ -115,8 +116,8 @@ def plot_perturbation(df: pd.DataFrame, path: PathLike, *, title: str = "Pixel p
 
 def plot_roar(df: pd.DataFrame, path: PathLike, *, published: pd.DataFrame | None = None,
               baseline: float | None = None, title: str = "ROAR: retrained test accuracy") -> Path:
-    """Test accuracy against the percentage of pixels removed, one solid line per method (ours,
-    mean and spread over repeated rows); ``published`` curves (columns method, fraction, accuracy,
+    """Test accuracy against the percentage of pixels removed, one solid line per method (ours: the
+    mean over repeated rows, e.g. seeds, with 95% t-interval error bars); ``published`` curves (columns method, fraction, accuracy,
     source) drawn dashed in the method's colour and labelled with their source. ``baseline``:
     the unmodified model's accuracy, a dotted line. Fractions and accuracies in 0..1 are shown as percent."""
     _require(df, ["method", "fraction", "accuracy"], "plot_roar")
@@ -128,7 +129,12 @@ def plot_roar(df: pd.DataFrame, path: PathLike, *, published: pd.DataFrame | Non
     palette = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     fig = Figure(figsize=(7.5, 4.8))
     ax = fig.subplots()
-    sns.lineplot(seed=0, data=ours, x="percent", y="acc", hue="method", palette=palette, errorbar="sd", marker="o", ax=ax)
+    for method, part in ours.groupby("method", sort=False):
+        points = sorted((p, *mean_ci(g["acc"])) for p, g in part.groupby("percent"))
+        x, mean, half = (np.array(v, dtype=float) for v in zip(*points))
+        n = part.groupby("percent").size().max()
+        ax.errorbar(x, mean, yerr=np.nan_to_num(half), marker="o", capsize=3, color=palette[method],
+                    label=method if n < 2 else f"{method} (mean, 95% CI, {n} seeds)")
     if published is not None:
         pub = published.assign(percent=_percent(published["fraction"]), acc=_percent(published["accuracy"]))
         for (method, source), part in pub.groupby(["method", "source"], sort=False):

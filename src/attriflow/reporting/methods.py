@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from attriflow.errors import UserError
@@ -52,26 +53,27 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               "lower", "mean |p - p0| / p0 of the target class when the least relevant pixels are removed first "
                        "(LeRF, mean over fractions)"),
     Benchmark("roar", "ROAR (remove and retrain)",
-              "results/roar/{run}/{entry}/{fraction}/metrics.json", "logs/benchmarks/roar/{run}/{entry}/*.tsv",
-              "lower", "test accuracy after retraining without the top pixels (mean over the removed fractions)"),
+              "results/roar/{run}/{entry}/{fraction}/seed{seed}/metrics.json", "logs/benchmarks/roar/{run}/{entry}/*/*.tsv",
+              "lower", "test accuracy after retraining without the top pixels (mean over the removed fractions and seeds)"),
 )}
 ATTRIBUTE_COST = "logs/benchmarks/attribute/{run}/*/{entry}.tsv"
-ROAR_UNMODIFIED = "results/roar/{run}/none/0/metrics.json"
+ROAR_UNMODIFIED = "results/roar/{run}/none/0/seed{seed}/metrics.json"
 
 
 def result_files(evaluations: Sequence[str], runs: Sequence[str], entries: Sequence[str],
-                 fractions: Sequence[int]) -> list[str]:
-    """Every result file the methods report reads, in a fixed order."""
+                 fractions: Sequence[int], seeds: Sequence[int] = (0,)) -> list[str]:
+    """Every result file the methods report reads, in a fixed order (ROAR: every fraction and seed)."""
     _check_evaluations(evaluations)
     files = []
     for ev, run, entry in itertools.product(evaluations, runs, entries):
         b = BENCHMARKS[ev]
         if ev == "roar":
-            files += [b.result.format(run=run, entry=entry, fraction=f) for f in fractions if f > 0]
+            files += [b.result.format(run=run, entry=entry, fraction=f, seed=s)
+                      for f in fractions if f > 0 for s in seeds]
         else:
             files.append(b.result.format(run=run, entry=entry))
     if "roar" in evaluations:  # the 0% point: each run retrained on unmodified data with the same budget
-        files += [ROAR_UNMODIFIED.format(run=run) for run in runs]
+        files += [ROAR_UNMODIFIED.format(run=run, seed=s) for run in runs for s in seeds]
     return files
 
 
@@ -150,20 +152,21 @@ def _accuracy(path: Path) -> float:
         raise UserError(f"{path}: no test.accuracy") from None
 
 
-def _roar(b, runs, entries, fractions, root):
+def _roar(b, runs, entries, fractions, root, seeds=(0,)):
     fractions = [f for f in fractions if f > 0]
-    unmodified = {run: _accuracy(root / ROAR_UNMODIFIED.format(run=run)) for run in runs}
-    rows = [{"run": run, "method": entry, "fraction": f / 100,
-             "accuracy": _accuracy(root / b.result.format(run=run, entry=entry, fraction=f))}
-            for run, entry, f in itertools.product(runs, entries, fractions)]
+    zero = {(run, s): _accuracy(root / ROAR_UNMODIFIED.format(run=run, seed=s)) for run in runs for s in seeds}
+    unmodified = {run: float(np.mean([zero[run, s] for s in seeds])) for run in runs}
+    rows = [{"run": run, "method": entry, "fraction": f / 100, "seed": s,
+             "accuracy": _accuracy(root / b.result.format(run=run, entry=entry, fraction=f, seed=s))}
+            for run, entry, f, s in itertools.product(runs, entries, fractions, seeds)]
     long = pd.DataFrame(rows)
     wide = long.pivot_table(index=["run", "method"], columns="fraction", values="accuracy", sort=False)
     wide.columns = [f"accuracy {round(100 * f)}%" for f in wide.columns]
     table = wide.reset_index()
     table.insert(2, "accuracy 0% (retrained, unmodified)", table["run"].map(unmodified))
     table["score"] = long.groupby(["run", "method"], sort=False)["accuracy"].mean().to_numpy()
-    curves_ours = pd.concat([long, pd.DataFrame([{"run": r, "method": e, "fraction": 0.0, "accuracy": unmodified[r]}
-                                                 for r in runs for e in entries])], ignore_index=True)
+    curves_ours = pd.concat([long, pd.DataFrame([{"run": r, "method": e, "fraction": 0.0, "seed": s, "accuracy": zero[r, s]}
+                                                 for r in runs for e in entries for s in seeds])], ignore_index=True)
     baseline = unmodified[runs[0]] if len(runs) == 1 else None
     pub, source = _published_roar()
     curves = []
@@ -252,7 +255,7 @@ def costs(evaluations, runs, entries, root: Path) -> pd.DataFrame:
 def build_methods_report(entries: Sequence[str], runs: Sequence[str], fractions: Sequence[int],
                          evaluations: Sequence[str], out_dir: str | Path, *, method_of: Mapping[str, str] | None = None,
                          plugins: Sequence[str] = (), scale: str = "", seed: int | None = None,
-                         root: str | Path = ".") -> list[Path]:
+                         roar_seeds: Sequence[int] = (0,), root: str | Path = ".") -> list[Path]:
     """Write every table, figure and the summary of ``reports/methods``; returns the files written."""
     _check_evaluations(evaluations)
     if not entries or not runs:
@@ -265,7 +268,8 @@ def build_methods_report(entries: Sequence[str], runs: Sequence[str], fractions:
     directions = {}
     for ev in evaluations:
         b = BENCHMARKS[ev]
-        table, _, plot = LOADERS[ev](b, runs, entries, fractions, root)
+        extra = {"seeds": list(roar_seeds)} if ev == "roar" else {}
+        table, _, plot = LOADERS[ev](b, runs, entries, fractions, root, **extra)
         direction = table.attrs.get("direction", b.direction)
         directions[ev] = direction
         table["rank"] = rank(table, direction).astype(int)

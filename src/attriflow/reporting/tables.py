@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from attriflow.utils.io import atomic_write_text, save_dataframe
@@ -20,6 +23,34 @@ def write_table(df: pd.DataFrame, csv_path: str | Path, title: str = "", note: s
         lines += ["", note]
     atomic_write_text(md_path, "\n".join(lines) + "\n")
     return csv_path, md_path
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its Student-t ``level`` interval (NaN from fewer than two values)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return math.nan, math.nan
+    if len(v) < 2:
+        return float(v.mean()), math.nan
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean()), float(half)
+
+
+def seed_summary(df: pd.DataFrame, keys: Sequence[str], value: str, seed: str = "seed") -> pd.DataFrame:
+    """One row per ``keys``: ``value`` as the mean over seeds, ``<value>_ci95`` the half-width of its 95%
+    interval (empty for one seed), ``n_seeds`` and ``seeds`` (e.g. "0 1 2"). Other columns keep their first value."""
+    rows = []
+    for key, part in df.groupby(list(keys), sort=False, dropna=False):
+        mean, half = mean_ci(part[value])
+        first = part.iloc[0].to_dict()
+        seeds = sorted({int(s) for s in part[seed].dropna()}) if seed in part else []
+        rows.append({**first, **dict(zip(keys, key if isinstance(key, tuple) else (key,))), value: mean,
+                     f"{value}_ci95": half, "n_seeds": len(seeds) or len(part), "seeds": " ".join(map(str, seeds))})
+    cols = [c for c in df.columns if c != seed] + [f"{value}_ci95", "n_seeds", "seeds"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _markdown(df: pd.DataFrame) -> str:

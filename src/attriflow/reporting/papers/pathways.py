@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from attriflow.errors import UserError  # noqa: E402
 from attriflow.reporting.figures import _save, plot_perturbation, plot_randomisation, plot_roar  # noqa: E402
 from attriflow.reporting.papers.claims import Claims, fmt, mean_sem, verdict  # noqa: E402
-from attriflow.reporting.tables import write_table  # noqa: E402
+from attriflow.reporting.tables import seed_summary, write_table  # noqa: E402
 from attriflow.utils.io import read_json  # noqa: E402
 
 SELECTOR_LABELS = {"mct": "NeuronMCT", "intgrad": "NeuronIntGrad", "random": "random", "greedy": "greedy",
@@ -52,12 +52,13 @@ def _read_csvs(paths: Sequence[str], entry_from_name: bool = False, run_from_par
 
 
 def roar_results(paths: Sequence[str], models: Sequence[str] = ()) -> pd.DataFrame:
-    """One row per ROAR point: run, method, fraction (percent), accuracy (percent), dataset, seed."""
+    """One row per ROAR point and seed (``results/roar/<run>/<entry>/<fraction>/seed<k>/metrics.json``):
+    run, method, fraction (percent), accuracy (percent), dataset, seed."""
     rows = []
     for p in paths:
         parts = Path(p).parts
         m = read_json(p)
-        rows.append({"run": parts[-4], "method": parts[-3], "fraction": float(parts[-2]),
+        rows.append({"run": parts[-5], "method": parts[-4], "fraction": float(parts[-3]),
                      "accuracy": 100.0 * float(m["test"]["accuracy"]), "dataset": str(m.get("dataset")),
                      "seed": m.get("seed")})
     df = pd.DataFrame(rows, columns=["run", "method", "fraction", "accuracy", "dataset", "seed"])
@@ -76,16 +77,18 @@ def unmodified_accuracy(models: Sequence[str], run: str) -> float | None:
 
 
 def roar_table(roar: pd.DataFrame, published: Mapping | None, scale: str) -> pd.DataFrame:
-    """ROAR accuracies with the published accuracy at the same method and fraction (or empty)."""
+    """ROAR accuracies, mean and 95% interval over the seeds, with the published accuracy at the same
+    method and fraction (or empty)."""
     pub = {}
     if published:
         for method, values in published["methods"].items():
             for f, v in zip(published["fractions"], values):
                 pub[(method, float(f))] = v
-    out = roar.copy()
+    out = seed_summary(roar, ["run", "method", "fraction"], "accuracy")
     out["published_accuracy"] = [pub.get((m, f)) for m, f in zip(out["method"], out["fraction"])]
     out["scale"] = scale
-    cols = ["method", "fraction", "accuracy", "published_accuracy", "scale", "dataset", "seed", "run"]
+    cols = ["method", "fraction", "accuracy", "accuracy_ci95", "n_seeds", "published_accuracy", "scale", "dataset",
+            "seeds", "run"]
     return out[cols].sort_values(["run", "method", "fraction"]).reset_index(drop=True)
 
 
@@ -213,19 +216,20 @@ def evaluation_outputs(inputs: Mapping[str, Sequence[str]], out_dir: Path, scale
         table = roar_table(roar, pub, scale)
         write_table(table, tables / "roar.csv", title=f"{what}: ROAR test accuracy (%)",
                     note="Retrained from scratch after removing the top fraction of pixels; lower is better. Fraction 0 is one "
-                    "model retrained on the unmodified data with the same budget, shared by every method. "
+                    "model per seed retrained on the unmodified data with the same budget, shared by every method. "
+                    "accuracy: mean over the seeds; accuracy_ci95: half-width of its 95% t-interval (empty for one seed). "
                     "published_accuracy: " + (pub["source"] if pub else "none recorded for this paper") + ".")
         run = table["run"].iloc[0]
-        plot_roar(table, figures / "roar.png", published=published_roar_frame(pub),
+        plot_roar(roar, figures / "roar.png", published=published_roar_frame(pub),
                   baseline=unmodified_accuracy(inputs.get("models", []), run),
                   title=f"ROAR on {run} ({scale}) beside the published CIFAR-10 ResNet8 curves")
         out["roar"] = table
         ours = [m for m in OURS if m in set(table["method"])]
         for m in ours:
             for ref in [r for r in REFERENCES + ("random",) if r in set(table["method"])]:
-                a = table[(table["method"] == m) & (table["fraction"] > 0)]
-                b = table[(table["method"] == ref) & (table["fraction"] > 0)]
-                joined = a.merge(b, on="fraction", suffixes=("", "_ref"))
+                a = roar[(roar["method"] == m) & (roar["fraction"] > 0)]
+                b = roar[(roar["method"] == ref) & (roar["fraction"] > 0)]
+                joined = a.merge(b, on=["fraction", "seed"], suffixes=("", "_ref"))  # paired: same fraction and seed
                 if joined.empty:
                     continue
                 diff = joined["accuracy"] - joined["accuracy_ref"]
@@ -235,7 +239,8 @@ def evaluation_outputs(inputs: Mapping[str, Sequence[str]], out_dir: Path, scale
                     pdiff = np.mean(np.array(pub["methods"][m]) - np.array(pub["methods"][ref]))
                     pub_txt = f"{pdiff:+.2f} points (mean over 10-90%)"
                 claims.add(f"ROAR: {m} removes more class information than {ref} (lower retrained accuracy)",
-                           f"mean accuracy difference {m} - {ref} over fractions {sorted(joined['fraction'].tolist())} (points)",
+                           f"mean accuracy difference {m} - {ref} over fractions {sorted(set(joined['fraction']))} "
+                           f"and seeds {sorted(set(joined['seed']))} (points)",
                            f"{d:+.2f} ± {se:.2f}", verdict(d, se, 0.0, 0.0), pub_txt, pub["source"] if pub_txt else "")
     if inputs.get("perturbation"):
         pert = _read_csvs(inputs["perturbation"], entry_from_name=True, run_from_parent=True)

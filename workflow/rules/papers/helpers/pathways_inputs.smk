@@ -22,7 +22,7 @@ def pathways_roar_files(paper_cfg):
     """The ROAR points of the methods this paper compares (the config's ROAR run and fractions), and
     the 0% point (`none`: unmodified data retrained with the same budget)."""
     wanted = set(paper_cfg["evaluation"]["methods"]) | {"random"}
-    return [f for f in roar_outputs() if Path(f).parts[-3] in wanted | {"none"}]
+    return [f for f in roar_outputs() if Path(f).parts[-4] in wanted | {"none"}]
 
 
 def pathways_grid_methods(wildcards, paper):
