@@ -35,6 +35,9 @@ def setup(tmp_path_factory):
     for name, entry in (("digits", digits), ("textures", textures)):
         out[name] = root / "results" / name / "main"
         run_dataset(name, entry, str(root / "expert"), out[name], root=root / "data", scale="smoke")
+    out["digits_seed1"] = root / "results" / "digits" / "main-seed1"  # a second repeat of the main loss
+    run_dataset("digits", digits, str(root / "expert"), out["digits_seed1"], seed=1, baseline=False, root=root / "data",
+                scale="smoke")
     out["ablation"] = root / "results" / "digits" / "last_layer"
     run_dataset("digits", digits, str(root / "expert"), out["ablation"], variant="last_layer",
                 overrides={"stages": [5]}, baseline=False, localise_maps=False, root=root / "data", scale="smoke")
@@ -66,18 +69,28 @@ def test_report_writes_every_table_figure_and_claims(setup):
     from attriflow.reporting.papers.mkd import build_report
 
     root, out = setup
-    lines = build_report([out["digits"], out["textures"]], [out["ablation"]], root / "reports", scale="smoke", seed=0)
+    lines = build_report([out["digits"], out["digits_seed1"], out["textures"]], [out["ablation"]], root / "reports",
+                         scale="smoke", seed=0)
     for name in ("detection", "localization", "ablation", "claims"):
         assert (root / "reports" / "tables" / f"{name}.csv").is_file() and (root / "reports" / "tables" / f"{name}.md").is_file()
-    for name in ("score_histograms", "roc_curves", "localization_maps"):
+    for name in ("detection_auroc", "score_histograms", "roc_curves", "localization_maps"):
         assert (root / "reports" / "figures" / f"{name}.png").stat().st_size > 5000
     det = pd.read_csv(root / "reports" / "tables" / "detection.csv", dtype={"class": str})
-    assert list(det.columns) == ["dataset", "class", "method", "protocol", "auroc", "published_auroc", "source", "scale", "seed"]
+    assert list(det.columns) == ["dataset", "class", "method", "protocol", "auroc", "auroc_ci95", "n_seeds",
+                                 "published_auroc", "source", "scale", "seeds"]
     mean = det[(det["dataset"] == "textures") & (det["class"] == "mean") & (det["method"] == "mkd")]
     assert (mean["published_auroc"] == 87.74).all() and mean["source"].str.contains("stand-in").all()
+    assert (mean["n_seeds"] == 1).all() and mean["auroc_ci95"].isna().all()  # one seed: no interval, not a zero
+    # digits: two seeds; the mean row is the mean over seeds of each seed's mean over classes, with its t-interval
+    raw = pd.concat([pd.read_csv(out[k] / "detection.csv", dtype={"class": str}) for k in ("digits", "digits_seed1")])
+    raw = raw[(raw["method"] == "mkd") & (raw["protocol"] == "corrected")]
+    per_seed = 100 * raw.groupby("seed")["auroc"].mean()
+    row = det[(det["dataset"] == "digits") & (det["class"] == "mean") & (det["method"] == "mkd")
+              & (det["protocol"] == "corrected")].iloc[0]
+    assert row["n_seeds"] == 2 and row["seeds"] == "0 1" and np.isclose(row["auroc"], per_seed.mean())
+    assert np.isclose(row["auroc_ci95"], 12.7062 * per_seed.std(ddof=1) / np.sqrt(2), rtol=1e-4)
     per_class = det[(det["dataset"] == "digits") & (det["class"] != "mean") & (det["method"] == "mkd") & (det["protocol"] == "corrected")]
-    assert np.isclose(det[(det["dataset"] == "digits") & (det["class"] == "mean") & (det["method"] == "mkd")
-                          & (det["protocol"] == "corrected")]["auroc"].iloc[0], per_class["auroc"].mean())
+    assert np.isclose(row["auroc"], per_class["auroc"].mean())
     claims = pd.read_csv(root / "reports" / "tables" / "claims.csv")
     assert list(claims.columns) == ["paper", "claim", "measure", "ours", "published", "source", "holds", "scale"]
     assert set(claims["holds"]) <= {"yes", "no", "not at this scale"}

@@ -41,6 +41,7 @@ SIZES = {
     ("papers", "mkd", "detection", "*", "epochs"): EPOCHS, ("papers", "mkd", "detection", "*", "eval_every"): EPOCHS,
     ("papers", "mkd", "detection", "*", "image_size"): IMAGE_SIZE,
     ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 2 * ITEMS,
+    ("roar", "seeds"): [0], ("papers", "mkd", "seeds"): [0],  # repeats: the smoke config runs two (tests/workflow)
 }
 WILDCARD_PARENTS = {("runs",), ("papers", "mkd", "detection")}
 EXTRA = ["results/roar/cifar10-resnet8/gradient/50/seed0/metrics.json", "results/roar/cifar10-resnet8/none/0/seed0/metrics.json",

@@ -1,10 +1,11 @@
 # mkd: multiresolution knowledge distillation for anomaly detection (Salehi et al. CVPR 2021).
-# One job per (dataset, loss variant) trains a cloner per one-class problem and scores it
-# (`attriflow anomaly run`); one job turns every result into the paper's tables and figures.
+# One job per (dataset, loss variant, seed) trains a cloner per one-class problem and scores it
+# (`attriflow anomaly run`); one job turns every result into the paper's tables and figures. The main
+# loss runs for every seed of papers.mkd.seeds, the ablations for the first.
 MKD = config["papers"]["mkd"]
 MKD_SHARED = ("normalise", "loss", "protocols", "localisation", "knn_k")
 MKD_TABLES = ["detection", "localization", "ablation", "claims"]
-MKD_FIGURES = ["score_histograms", "roc_curves", "localization_maps"]
+MKD_FIGURES = ["detection_auroc", "score_histograms", "roc_curves", "localization_maps"]
 MKD_ENV = "../../../environment.yml"  # relative to this file (rules/papers/), unlike common.smk's ENV
 
 
@@ -15,17 +16,18 @@ rule mkd_detection:
     input:
         unpack(mkd_inputs),
     output:
-        detection="results/mkd/{dataset}/{variant}/detection.csv",
-        scores="results/mkd/{dataset}/{variant}/scores.csv",
-        history="results/mkd/{dataset}/{variant}/history.csv",
-        localization="results/mkd/{dataset}/{variant}/localization.csv",
-        examples="results/mkd/{dataset}/{variant}/examples.npz",
-        provenance="results/mkd/{dataset}/{variant}/provenance.json",
+        detection="results/mkd/{dataset}/{variant}/seed{seed}/detection.csv",
+        scores="results/mkd/{dataset}/{variant}/seed{seed}/scores.csv",
+        history="results/mkd/{dataset}/{variant}/seed{seed}/history.csv",
+        localization="results/mkd/{dataset}/{variant}/seed{seed}/localization.csv",
+        examples="results/mkd/{dataset}/{variant}/seed{seed}/examples.npz",
+        provenance="results/mkd/{dataset}/{variant}/seed{seed}/provenance.json",
     log:
-        "logs/mkd/{dataset}/{variant}.log",
+        "logs/mkd/{dataset}/{variant}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/mkd/{dataset}/{variant}.tsv"
+        "logs/benchmarks/mkd/{dataset}/{variant}/seed{seed}.tsv"
     wildcard_constraints:
+        seed=r"\d+",
         dataset="|".join(MKD["detection"]) or "none",
         variant="|".join(["main", *mkd_variants()]),
     conda:
@@ -40,13 +42,12 @@ rule mkd_detection:
         overrides=lambda wc: json.dumps(mkd_overrides(wc.variant), sort_keys=True),
         expert=mkd_expert(),
         extra=lambda wc: "" if wc.variant == "main" else "--no-baseline --no-localise",
-        out=lambda wc: f"results/mkd/{wc.dataset}/{wc.variant}",
-        seed=config["seed"],
+        out=lambda wc: f"results/mkd/{wc.dataset}/{wc.variant}/seed{wc.seed}",
         scale=SCALE,
         device=config["device"],
     shell:
         "attriflow anomaly run --dataset {wildcards.dataset} --variant {wildcards.variant} --entry-json {params.entry:q}"
-        " --overrides-json {params.overrides:q} --expert {params.expert} {params.extra} --seed {params.seed}"
+        " --overrides-json {params.overrides:q} --expert {params.expert} {params.extra} --seed {wildcards.seed}"
         " --scale {params.scale} --device {params.device} --threads {threads} --out {params.out} > {log} 2>&1"
 
 

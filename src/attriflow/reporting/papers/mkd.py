@@ -1,9 +1,10 @@
 """The mkd report: detection, localisation and ablation tables, figures, summary and claims.
 
-Reads the folders ``attriflow anomaly run`` wrote (``results/mkd/<dataset>/<variant>/``) and
+Reads the folders ``attriflow anomaly run`` wrote (``results/mkd/<dataset>/<variant>/seed<k>/``) and
 writes under ``reports/mkd/``: ``tables/{detection,localization,ablation,claims}.csv`` (+ .md),
-``figures/{score_histograms,roc_curves,localization_maps}.png`` and ``summary.md``. AUROCs are
-shown in percent, like the paper's. Which published number sits beside which row is decided
+``figures/{detection_auroc,score_histograms,roc_curves,localization_maps}.png`` and ``summary.md``.
+AUROCs are shown in percent, like the paper's; with several seeds, as the mean over seeds and the
+half-width of its 95% interval (``*_ci95``). Which published number sits beside which row is decided
 here (:data:`PUBLISHED`): our digits and textures are stand-ins for MNIST and MVTec AD, and the
 row's ``source`` says so.
 """
@@ -26,7 +27,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from attriflow.errors import UserError  # noqa: E402
 from attriflow.reporting.figures import _save, plot_map_grid  # noqa: E402
 from attriflow.reporting.published import published  # noqa: E402
-from attriflow.reporting.tables import write_table  # noqa: E402
+from attriflow.reporting.tables import mean_ci, seed_summary, write_table  # noqa: E402
 from attriflow.utils.io import atomic_write_text  # noqa: E402
 
 PAPER = "Salehi et al. CVPR 2021 (MKD)"
@@ -76,28 +77,35 @@ def _read(folders: Sequence[str | Path], name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _over_seeds(df: pd.DataFrame, keys: list[str], unit: str, value: str) -> pd.DataFrame:
+    """Rows per ``keys + [unit]`` and the ``unit`` = 'mean' rows (mean over units per seed), each as
+    the mean over seeds with its 95% interval (``<value>_ci95``), ``n_seeds`` and ``seeds``."""
+    per_unit = seed_summary(df[keys + [unit, value, "seed"]], keys + [unit], value)
+    per_seed = df.groupby(keys + ["seed"], sort=False)[value].mean().reset_index()
+    means = seed_summary(per_seed, keys, value).assign(**{unit: "mean"})
+    return pd.concat([per_unit, means[per_unit.columns]], ignore_index=True)
+
+
 def detection_table(det: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """Per class and the mean per (dataset, method, protocol); published means beside ours."""
+    """Per class and the mean per (dataset, method, protocol), each the mean over seeds with its 95%
+    interval; published means beside ours."""
     det = det.assign(auroc=det["auroc"] * 100.0)
-    keys = ["dataset", "method", "protocol"]
-    means = det.groupby(keys, sort=False).agg(auroc=("auroc", "mean"), seed=("seed", "first")).reset_index()
-    means["class"] = "mean"
-    rows = pd.concat([det[["dataset", "class", "method", "protocol", "auroc", "seed"]], means], ignore_index=True)
+    rows = _over_seeds(det, ["dataset", "method", "protocol"], "class", "auroc")
     pub = rows.apply(lambda r: _published_detection(r["dataset"]) if r["class"] == "mean" and r["method"] == "mkd"
                      else (None, ""), axis=1)
     rows["published_auroc"] = [p[0] for p in pub]
     rows["source"] = [p[1] for p in pub]
     rows["scale"] = scale
-    return rows[["dataset", "class", "method", "protocol", "auroc", "published_auroc", "source", "scale", "seed"]]
+    return rows[["dataset", "class", "method", "protocol", "auroc", "auroc_ci95", "n_seeds", "published_auroc", "source",
+                 "scale", "seeds"]]
 
 
 def localisation_table(loc: pd.DataFrame, scale: str) -> pd.DataFrame:
     if loc.empty:
-        return pd.DataFrame(columns=["dataset", "category", "method", "protocol", "pixel_auroc", "published", "source", "scale"])
+        return pd.DataFrame(columns=["dataset", "method", "protocol", "category", "pixel_auroc", "pixel_auroc_ci95",
+                                     "n_seeds", "seeds", "published", "source", "scale"])
     loc = loc.assign(pixel_auroc=loc["pixel_auroc"] * 100.0)
-    means = loc.groupby(["dataset", "method", "protocol"], sort=False)["pixel_auroc"].mean().reset_index()
-    means["category"] = "mean"
-    rows = pd.concat([loc[["dataset", "category", "method", "protocol", "pixel_auroc"]], means], ignore_index=True)
+    rows = _over_seeds(loc, ["dataset", "method", "protocol"], "category", "pixel_auroc")
     pub = rows.apply(lambda r: _published_localisation(r["dataset"]) if r["category"] == "mean" and r["method"] == "gradient"
                      else (None, ""), axis=1)
     rows["published"] = [p[0] for p in pub]
@@ -107,8 +115,10 @@ def localisation_table(loc: pd.DataFrame, scale: str) -> pd.DataFrame:
 
 
 def ablation_table(main: pd.DataFrame, ablations: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """Mean AUROC (%) of every loss variant per dataset and protocol, and its difference to main."""
-    det = pd.concat([main[main["dataset"].isin(ablations["dataset"].unique())], ablations], ignore_index=True)
+    """Mean AUROC (%) of every loss variant per dataset and protocol, and its difference to main
+    (main at the ablations' seeds only, so the difference is paired)."""
+    main = main[main["dataset"].isin(ablations["dataset"].unique()) & main["seed"].isin(ablations["seed"].unique())]
+    det = pd.concat([main, ablations], ignore_index=True)
     det = det[det["method"] == "mkd"]
     keys = ["dataset", "variant", "protocol"]
     out = det.groupby(keys, sort=False).agg(
@@ -121,6 +131,39 @@ def ablation_table(main: pd.DataFrame, ablations: pd.DataFrame, scale: str) -> p
     return out.rename(columns={"lam": "lambda"})
 
 
+def plot_detection_auroc(det: pd.DataFrame, path) -> Path:
+    """Mean detection AUROC (%) per dataset and method (corrected protocol), error bars the 95%
+    interval over seeds; the published mean as a black tick where the paper gives one."""
+    d = det[det["protocol"] == "corrected"].assign(auroc=lambda f: f["auroc"] * 100.0)
+    per_seed = d.groupby(["dataset", "method", "seed"], sort=False)["auroc"].mean().reset_index()
+    datasets, methods = list(dict.fromkeys(per_seed["dataset"])), list(dict.fromkeys(per_seed["method"]))
+    n = per_seed.groupby(["dataset", "method"])["seed"].nunique().max()
+    fig = Figure(figsize=(1.2 + 1.3 * len(datasets) * max(1, len(methods)) / 2, 4.2))
+    ax = fig.subplots()
+    width = 0.8 / len(methods)
+    colours = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    for j, method in enumerate(methods):
+        stats = [mean_ci(per_seed[(per_seed["dataset"] == ds) & (per_seed["method"] == method)]["auroc"]) for ds in datasets]
+        x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+        ax.bar(x, [m for m, _ in stats], width, yerr=[0 if np.isnan(h) else h for _, h in stats], capsize=3,
+               color=colours[method], label=method)
+    for i, ds in enumerate(datasets):
+        pub, _ = _published_detection(ds)
+        if pub is not None:
+            ax.hlines(pub, i - 0.45, i + 0.45, color="black", lw=2, label="published (MKD)" if i == 0 else None)
+    ax.axhline(50, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xticks(np.arange(len(datasets)), datasets)
+    ax.set_ylabel("mean detection AUROC (%)")
+    ax.set_ylim(0, 100)
+    seeds = f"mean and 95% interval over {n} seeds" if n > 1 else "one seed: no interval"
+    ax.set_title(f"One-class detection, corrected protocol ({seeds})", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    ax.legend(uniq.values(), uniq.keys(), fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _normalised_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Scores as z-values against the normal test images of the same (dataset, class, method)."""
     def z(g):
@@ -129,7 +172,8 @@ def _normalised_scores(scores: pd.DataFrame) -> pd.DataFrame:
         return (g["score"] - normal.mean()) / sd
 
     scores = scores.copy()
-    scores["z"] = scores.groupby(["dataset", "class", "method"], group_keys=False)[["score", "label"]].apply(z)
+    keys = ["dataset", "class", "method"] + (["seed"] if "seed" in scores.columns else [])  # one cloner each
+    scores["z"] = scores.groupby(keys, group_keys=False)[["score", "label"]].apply(z)
     scores["kind"] = np.where(scores["label"] == 1, "anomalous", "normal")
     return scores
 
@@ -154,7 +198,8 @@ def plot_roc_curves(scores: pd.DataFrame, path) -> Path:
     """Per dataset: ROC of every method averaged over its one-class problems (vertical averaging)."""
     grid = np.linspace(0, 1, 101)
     rows = []
-    for (ds, method, cls), g in scores.groupby(["dataset", "method", "class"], sort=False):
+    keys = ["dataset", "method", "class"] + (["seed"] if "seed" in scores.columns else [])  # one cloner each
+    for (ds, method, cls, *_), g in scores.groupby(keys, sort=False):
         if g["label"].nunique() < 2:
             continue
         fpr, tpr, _ = roc_curve(g["label"], g["score"])
@@ -170,7 +215,7 @@ def plot_roc_curves(scores: pd.DataFrame, path) -> Path:
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.set_title(f"{ds}\nmean over classes, band: middle 50%", fontsize=10)
+        ax.set_title(f"{ds}\nmean over classes and seeds, band: middle 50%", fontsize=10)
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle("ROC curves: MKD vs kNN on the expert's features")
     return _save(fig, path)
@@ -297,13 +342,15 @@ def build_report(main: Sequence[str | Path], ablations: Sequence[str | Path], ou
                             _blank_missing(claims, "published"))
     tables = out / "tables"
     write_table(det_t, tables / "detection.csv", title="mkd: one-class detection AUROC (%)",
-                note="Per class and the mean ('mean' rows); 'published_auroc' beside the mean where the paper gives one.")
+                note="Per class and the mean over classes ('mean' rows), each the mean over seeds; auroc_ci95: half-width "
+                "of its 95% t-interval (empty for one seed); 'published_auroc' beside the mean where the paper gives one.")
     write_table(loc_t, tables / "localization.csv", title="mkd: localisation pixel AUROC (%)",
                 note="Maps: |attribution of the loss|, Gaussian blur sigma 4, 3x3 opening.")
     write_table(abl_t, tables / "ablation.csv", title="mkd: ablations (mean detection AUROC %)",
                 note="main = the run's loss; last_layer = stage 5 only; without_dir = L_val only; lambda_on_dir = the paper's placement.")
     write_table(claims, tables / "claims.csv", title="mkd: the paper's claims at this scale")
     figures = out / "figures"
+    plot_detection_auroc(det, figures / "detection_auroc.png")
     plot_score_histograms(scores, figures / "score_histograms.png")
     plot_roc_curves(scores, figures / "roc_curves.png")
     examples = [Path(f) / "examples.npz" for f in main if _has_examples(Path(f) / "examples.npz")]

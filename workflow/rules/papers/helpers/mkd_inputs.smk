@@ -41,14 +41,19 @@ def mkd_overrides(variant):
     return {} if variant == "main" else mkd_variants()[variant]
 
 
+def mkd_seeds():
+    """Seeds of the main loss: papers.mkd.seeds, else the config's seed; the ablations use the first."""
+    return MKD.get("seeds") or [config["seed"]]
+
+
 def mkd_main_dirs():
-    return [f"results/mkd/{d}/main" for d in MKD["detection"]]
+    return [f"results/mkd/{d}/main/seed{s}" for d in MKD["detection"] for s in mkd_seeds()]
 
 
 def mkd_ablation_dirs():
     abl = MKD.get("ablations", {})
     return [
-        f"results/mkd/{d}/{v}"
+        f"results/mkd/{d}/{v}/seed{mkd_seeds()[0]}"
         for d in abl.get("datasets", [])
         for v in abl.get("variants", {})
     ]
