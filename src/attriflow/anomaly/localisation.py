@@ -20,8 +20,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-from scipy import ndimage
-from sklearn.metrics import roc_auc_score
 
 from attriflow.errors import UserError
 
@@ -40,6 +38,8 @@ def localise(loss_model: nn.Module, images: torch.Tensor, method: str = "gradien
 def postprocess(maps: np.ndarray, sigma: float = 4.0, opening: int = 3, per_image: bool = False) -> np.ndarray:
     """Optional per-image min-max normalisation, Gaussian blur (``sigma`` pixels), grey opening
     with an ``opening`` x ``opening`` flat element (0 or 1: none); returns a new (N, H, W) array."""
+    from scipy import ndimage  # on first use: the CLI starts without SciPy
+
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 3:
         raise UserError(f"maps must be (N, H, W), got shape {maps.shape}")
@@ -72,4 +72,6 @@ def pixel_auroc(maps: np.ndarray, masks: np.ndarray, labels: np.ndarray, protoco
     y = masks[keep].ravel()
     if not y.any() or y.all():
         raise UserError("pixel AUROC needs defect and defect-free pixels among the scored images")
+    from sklearn.metrics import roc_auc_score  # on first use: the CLI starts without scikit-learn
+
     return float(roc_auc_score(y, maps[keep].ravel()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-from sklearn.metrics import roc_auc_score
 
 from attriflow.anomaly.loss import DistillationLoss, LossSpec, combine
 from attriflow.errors import UserError
@@ -46,6 +45,8 @@ def auroc(labels, scores) -> float:
         raise UserError(f"{len(labels)} labels but {len(scores)} scores")
     if labels.min(initial=1) == labels.max(initial=0):
         raise UserError("AUROC needs both normal (0) and anomalous (1) items; only one kind was given")
+    from sklearn.metrics import roc_auc_score  # on first use: the CLI starts without scikit-learn
+
     return float(roc_auc_score(labels, scores))
 
 

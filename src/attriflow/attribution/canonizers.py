@@ -272,8 +272,7 @@ class BatchNormCanonizer(Canonizer):
 
 def canonizers_for(model: nn.Module) -> list[Canonizer]:
     """The canonizers LRP should use for ``model``'s architecture."""
-    from torchvision.models.densenet import DenseNet
-
-    merge = DenseNetMergeBatchNorm() if any(isinstance(m, DenseNet) for m in model.modules()) \
+    tv = sys.modules.get("torchvision.models.densenet")  # not imported: no torchvision DenseNet in the model
+    merge = DenseNetMergeBatchNorm() if tv and any(isinstance(m, tv.DenseNet) for m in model.modules()) \
         else ExactSequentialMergeBatchNorm()
     return [BatchNormCanonizer(merge), FunctionalOpsCanonizer()]

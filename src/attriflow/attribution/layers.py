@@ -18,6 +18,7 @@ Default layer, in this order:
 
 from __future__ import annotations
 
+import sys
 import weakref
 
 import torch
@@ -57,8 +58,8 @@ def default_layer(model: nn.Module, example: Tensor | None = None) -> str:
             return name
         except (TypeError, KeyError, IndexError, AttributeError):
             pass
-    from torchvision.models import DenseNet, ResNet, VGG
-
+    tv = sys.modules.get("torchvision.models")  # not imported: the model is no torchvision class (saves its import)
+    DenseNet, ResNet, VGG = (tv.DenseNet, tv.ResNet, tv.VGG) if tv else ((), (), ())
     if isinstance(model, ResNet):
         return "layer4"
     rectified = _last_rectified_conv(model)

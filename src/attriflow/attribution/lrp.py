@@ -28,11 +28,6 @@ from typing import Iterator
 
 import torch
 from torch import Tensor, nn
-from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
-from zennit.rules import AlphaBeta, Epsilon, Flat, Pass, ZPlus
-from zennit.types import Convolution, Linear
-
-from attriflow.attribution.canonizers import ChannelAffine, canonizers_for
 from attriflow.attribution.registry import register_method
 from attriflow.attribution.targets import target_scores
 from attriflow.errors import UserError
@@ -44,6 +39,13 @@ def lrp_composite(
     rule: str, epsilon: float, flat_first: bool, canonizers: list, stabilizer: float = 1e-6,
 ) -> SpecialFirstLayerMapComposite:
     """The Zennit composite for ``rule`` on convolutions (Epsilon on dense layers)."""
+    # Zennit (and the torchvision it imports) load on first use: jobs without LRP start faster
+    from zennit.composites import SpecialFirstLayerMapComposite, layer_map_base
+    from zennit.rules import AlphaBeta, Epsilon, Flat, Pass, ZPlus
+    from zennit.types import Convolution, Linear
+
+    from attriflow.attribution.canonizers import ChannelAffine
+
     if rule not in RULES:
         raise UserError(f"LRP rule {rule!r} is not valid; valid: {', '.join(RULES)}")
     if epsilon <= 0 or stabilizer <= 0:
@@ -94,6 +96,8 @@ def layerwise_relevance(
     flat_first: bool = True, canonize: bool = True,
 ) -> Tensor:
     """LRP relevance of the target output w.r.t. ``x``, (N, C, H, W)."""
+    from attriflow.attribution.canonizers import canonizers_for
+
     composite = lrp_composite(rule, epsilon, flat_first, canonizers_for(model) if canonize else [], stabilizer)
     x = x.detach().requires_grad_(True)
     with out_of_place_relus(model), composite.context(model) as hooked:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import importlib
 import inspect
 import os
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from attriflow.errors import UserError
-from attriflow.models import densenet, resnet, vgg
 from attriflow.models.weights import (
     find_imagenet_weights, load_weights_file, resolve_init, set_input_channels, transfer_weights,
 )
@@ -27,17 +27,22 @@ from attriflow.models.weights import (
 
 @dataclass(frozen=True)
 class Entry:
-    build: Callable[..., nn.Module]
+    target: str  # "module:function" of the builder, imported on first use (torchvision only when a DenseNet is built)
     about: str
+
+    @property
+    def build(self) -> Callable[..., nn.Module]:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
 
 
 SMALL_NETS: dict[str, Entry] = {
-    "resnet8": Entry(resnet.resnet8, "ROAR's ResNet8: CIFAR stem, 3 stages of 1 BasicBlock, 16/32/64 (width)"),
-    "small_resnet": Entry(resnet.small_resnet, "ResNet18 stages, widths /4 (width), blocks 1-1-1-1 (blocks), stride-2 stem (stem)"),
-    "small_densenet": Entry(densenet.small_densenet, "torchvision DenseNet, growth 12, blocks 2-2-2-2, 24 initial features (stem)"),
-    "small_vgg": Entry(vgg.small_vgg, "VGG11 layout, widths /8 (width), BatchNorm"),
-    "vgg16_narrow": Entry(vgg.vgg16_narrow, "VGG16 layout, widths /8 (width), BatchNorm (batch_norm): the MKD expert"),
-    "mkd_cloner": Entry(vgg.mkd_cloner, "MKD cloner: 16,16|16,128|16,16,256|16,16,512|16,16,512 at width 1, BN, no bias"),
+    "resnet8": Entry("attriflow.models.resnet:resnet8", "ROAR's ResNet8: CIFAR stem, 3 stages of 1 BasicBlock, 16/32/64 (width)"),
+    "small_resnet": Entry("attriflow.models.resnet:small_resnet", "ResNet18 stages, widths /4 (width), blocks 1-1-1-1 (blocks), stride-2 stem (stem)"),
+    "small_densenet": Entry("attriflow.models.densenet:small_densenet", "torchvision DenseNet, growth 12, blocks 2-2-2-2, 24 initial features (stem)"),
+    "small_vgg": Entry("attriflow.models.vgg:small_vgg", "VGG11 layout, widths /8 (width), BatchNorm"),
+    "vgg16_narrow": Entry("attriflow.models.vgg:vgg16_narrow", "VGG16 layout, widths /8 (width), BatchNorm (batch_norm): the MKD expert"),
+    "mkd_cloner": Entry("attriflow.models.vgg:mkd_cloner", "MKD cloner: 16,16|16,128|16,16,256|16,16,512|16,16,512 at width 1, BN, no bias"),
 }
 SOURCES = ("attriflow", "plugin", "torchvision", "timm")
 
