@@ -104,3 +104,19 @@ def test_transfer_into_a_model_without_head_drops_the_source_head():
     report = transfer_weights(model, source.state_dict(), "test")
     assert report["dropped"] == ["fc.weight", "fc.bias"] and not report["reset"]
     assert torch.equal(model.layer3[0].conv2.weight, source.layer3[0].conv2.weight)
+
+
+def test_a_headless_torchvision_vgg_keeps_its_hidden_classifier_layers(tmp_path, monkeypatch):
+    """VGG's classifier has three Linear layers: without head (the MKD expert) only the last one is
+    dropped; the two hidden ones load. Before, the last remaining Linear was taken for the head and
+    the source's classifier.6 refused as an unknown key."""
+    from attriflow.models import registry
+
+    torch.manual_seed(0)
+    source = create_model("vgg11", num_classes=1000).state_dict()
+    (tmp_path / "vgg11.pth").write_bytes(b"")  # found on disk; its content comes from the patched reader
+    monkeypatch.setattr(registry, "load_weights_file", lambda path: source)
+    model = create_model("vgg11", num_classes=0, init=str(tmp_path / "vgg11.pth"))
+    assert torch.equal(model.classifier[3].weight, source["classifier.3.weight"])
+    assert torch.equal(model.features[0].weight, source["features.0.weight"])
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 4096)

@@ -120,10 +120,6 @@ def test_the_published_config_plans_every_target_on_placed_data(workdir):
     assert "fetch_public" not in jobs  # the public miniatures count as fetched (meta.json present)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gaps, issue 13 stays open: the ImageNet runs (pathways, positive-grad) fine-tune on imagenet-val, "
-    "which has no train split; the MKD expert needs torchvision's VGG16 weights placed, which this test does "
-    "not place; the CIFAR-10 miniature's smoke limit leaves a class without images, which training refuses"))
 def test_paper_dag_runs_end_to_end_on_the_miniatures(workdir):
     run(["snakemake", "--cores", "2", "reports/all", *EXTRA, "--configfile", "config/paper-smoke.yaml"], workdir,
         timeout=2400)

@@ -138,13 +138,16 @@ def create_model(name: str, num_classes: int = 1000, in_chans: int = 3, init: st
     source, arch = resolve_name(name)
     resolve_init(init, runs_dir)  # a bad init fails before the model is built
     model = _build(source, arch, int(num_classes), int(in_chans), dict(kwargs))
-    initialise(model, name, init, reset_head=reset_head, runs_dir=runs_dir, weights_dir=weights_dir)
+    initialise(model, name, init, reset_head=reset_head, runs_dir=runs_dir, weights_dir=weights_dir,
+               headless=num_classes == 0)
     return model
 
 
 def initialise(model: nn.Module, name: str, init: str, *, reset_head: bool | None = None,
-               runs_dir: str | os.PathLike = "results/models", weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Load the ``init`` weights (see :func:`create_model`) into ``model``, built as ``name``.
+               runs_dir: str | os.PathLike = "results/models", weights_dir: str | os.PathLike | None = None,
+               headless: bool = False) -> dict[str, Any]:
+    """Load the ``init`` weights (see :func:`create_model`) into ``model``, built as ``name``
+    (``headless``: with ``num_classes=0``, its output layer removed).
 
     Returns what happened: ``kind`` (random, imagenet, file, run), ``path``, and the parameter
     keys ``loaded``, ``adapted`` (first conv), ``reset`` (head) and ``dropped``.
@@ -162,7 +165,8 @@ def initialise(model: nn.Module, name: str, init: str, *, reset_head: bool | Non
 
         check_model_checksum(path)
     if path is not None:
-        report.update(transfer_weights(model, load_weights_file(path), source=_describe(kind, init, path), reset_head=reset_head))
+        report.update(transfer_weights(model, load_weights_file(path), source=_describe(kind, init, path), reset_head=reset_head,
+                                       headless=headless))
     return report
 
 

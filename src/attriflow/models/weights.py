@@ -104,18 +104,19 @@ def normalise_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
 
 
 def transfer_weights(model: nn.Module, state: Mapping[str, torch.Tensor], source: str,
-                     reset_head: bool | None = None) -> dict[str, list[str]]:
+                     reset_head: bool | None = None, headless: bool = False) -> dict[str, list[str]]:
     """Load ``state`` into ``model``: the backbone must match, the head may not.
 
     The first conv's weights adapt to the model's input channels (sum for grey inputs). The head
     (see :func:`head_name`) keeps its fresh initialisation when ``reset_head`` is True, or when it is
     None and the head's shapes differ (another task or class count). Anything else that is missing,
     extra or of another shape is an architecture mismatch and raises a UserError naming the keys.
-    A model without head (``num_classes=0``) drops the source's extra keys instead. Returns the keys
+    A model without head (``num_classes=0``: ``headless``, or no output layer found) drops the source's
+    extra keys instead (e.g. VGG16's ``classifier.6``, while its other classifier layers load). Returns the keys
     ``loaded``, ``adapted``, ``reset`` and ``dropped``.
     """
     own = model.state_dict()
-    head = head_name(model)
+    head = None if headless else head_name(model)
     in_head = (lambda k: k.startswith(head + ".")) if head else (lambda k: False)
     conv = first_conv_name(model)
     conv_key = f"{conv}.weight" if conv else None
