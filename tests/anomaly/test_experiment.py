@@ -107,3 +107,24 @@ def test_settings_are_checked():
         settings_of({"view": "digits", "kind": "one_class", "protocols": ["best"]})
     with pytest.raises(UserError, match="lambda_on"):
         settings_of({"view": "digits", "kind": "one_class"}, {"lambda_on": "x"})
+
+
+def test_problems_decode_a_streamed_real_view_one_problem_at_a_time(tmp_path):
+    """The paper-scale views (MNIST's idx files, MVTec AD's folders) are streamed sets: each problem
+    gets its normal training images and the shared test set decoded, with labels and masks."""
+    from attriflow.anomaly.experiment import problems
+    from tests.data import miniatures
+
+    miniatures.mnist_like(tmp_path / "mnist", "MNIST", n_train=30, n_test=20)
+    miniatures.mvtec(tmp_path / "mvtec-ad", categories=("bottle",))
+    one_class = settings_of({"view": "mnist", "kind": "one_class", "classes": ["3", "7"], "image_size": 16,
+                             "train_limit": 2})
+    got = list(problems(one_class, tmp_path))
+    assert [p.name for p in got] == ["3", "7"]
+    for p in got:
+        assert p.train.shape == (2, 1, 16, 16) and p.test.shape == (20, 1, 16, 16)
+        assert p.labels.sum() == 18  # the other nine digits' two test images each are anomalous
+    defects = settings_of({"view": "mvtec-ad", "kind": "defects", "classes": ["bottle"], "image_size": 16})
+    (bottle,) = problems(defects, tmp_path)
+    assert bottle.train.shape[0] == 4 and bottle.labels.tolist().count(1) == 4 and bottle.masks.shape == (6, 16, 16)
+    assert bottle.masks[bottle.labels == 1].any(axis=(1, 2)).all() and not bottle.masks[bottle.labels == 0].any()

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from attriflow.data.real.chest import CHEXPERT_LABELS
+from attriflow.data.real.vision import MVTEC_CATEGORIES
 from attriflow.utils.io import write_json
 
 RNG_SEED = 7
@@ -207,12 +208,13 @@ def mnist_like(root: Path, folder: str, n_train: int = 12, n_test: int = 5) -> d
 
 # ---------------------------------------------------------------- MVTec AD
 
-def mvtec(root: Path, categories=("bottle", "grid")) -> dict:
-    """mvtec_anomaly_detection/<cat>/{train/good, test/<defect>, ground_truth/<defect>/<stem>_mask.png}."""
+def mvtec(root: Path, categories=MVTEC_CATEGORIES) -> dict:
+    """mvtec_anomaly_detection/<cat>/{train/good, test/<defect>, ground_truth/<defect>/<stem>_mask.png},
+    every category the paper config runs."""
     truth = {}
     for c, cat in enumerate(categories):
         base = root / "mvtec_anomaly_detection" / cat
-        grey = cat == "grid"  # MVTec ships grid, screw and zipper as grey PNGs
+        grey = cat in ("grid", "screw", "zipper")  # MVTec ships these as grey PNGs
         for i in range(4):
             _save(base / "train" / "good" / f"{i:03d}.png", _picture(f"{cat}{i}", i, rgb=not grey))
         for i in range(2):

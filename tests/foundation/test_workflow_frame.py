@@ -34,7 +34,7 @@ def write_config(tmp_path: Path, edit) -> Path:
     [
         (lambda c: c.update(bogus_key=1), ["bogus_key", "not allowed"]),
         (lambda c: c.update(scale="huge"), ["'huge' is not one of", "smoke", "demo", "paper"]),
-        (lambda c: c["runs"]["shapes64-vgg"].update(epochs=0), ["0 is less than the minimum of 1", "epochs"]),
+        (lambda c: c["runs"]["shapes64-vgg"].update(epochs=-1), ["-1 is less than the minimum of 0", "epochs"]),
         (lambda c: c["runs"]["shapes64-vgg"].update(lr_typo=0.1), ["lr_typo"]),
         (lambda c: c["papers"]["mkd"].update(datasets=["imagenet-full"]), ["imagenet-full", "is not one of"]),
     ],

@@ -80,8 +80,11 @@ def settings_of(entry: dict, overrides: dict | None = None) -> dict:
 
 
 def problems(s: dict, root: str | Path = "data") -> Iterator[Problem]:
-    """The one-class problems of a dataset entry (see the module docstring), images resized."""
+    """The one-class problems of a dataset entry (see the module docstring), images resized. A real
+    (streamed) view is decoded one problem at a time: its test split once, each class's normal
+    training images when that class's turn comes."""
     from attriflow.data.loading import load_dataset
+    from attriflow.data.streaming import as_imageset
 
     size = s["image_size"]
     if s["kind"] == "one_class":
@@ -94,16 +97,18 @@ def problems(s: dict, root: str | Path = "data") -> Iterator[Problem]:
         for c in classes:
             if str(c) not in names:
                 raise UserError(f"class {c!r} not in {s['view']!r}; valid: {', '.join(names)}")
+        test = as_imageset(test)
+        for c in classes:
             k = names.index(str(c))
-            normal = train.images[train.targets == k]
+            normal = train.subset(train.targets == k)
             if s["train_limit"] is not None:
-                normal = normal[: s["train_limit"]]
-            yield Problem(str(c), normal, test.images, (test.targets != k).numpy().astype(int), None)
+                normal = normal.subset(slice(0, s["train_limit"]))
+            yield Problem(str(c), as_imageset(normal).images, test.images, (test.targets != k).numpy().astype(int), None)
     else:
         views = [f"{s['view']}/{c}" for c in s["classes"]] if s["classes"] else [s["view"]]
         for view in views:
-            train = load_dataset(view, root, "train", s["train_limit"], size)
-            test = load_dataset(view, root, "test", s["test_limit"], size)
+            train = as_imageset(load_dataset(view, root, "train", s["train_limit"], size))
+            test = as_imageset(load_dataset(view, root, "test", s["test_limit"], size))
             masks = None if test.masks is None else test.masks[:, 0].numpy()
             yield Problem(view.split("/")[-1], train.images, test.images, test.targets.numpy().astype(int), masks)
 

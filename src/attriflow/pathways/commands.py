@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _setup(args):
     import torch
 
+    from attriflow.data.streaming import as_imageset
     from attriflow.steps import run_splits
     from attriflow.utils.provenance import seed_everything
 
@@ -79,7 +80,7 @@ def _setup(args):
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model, info, splits = run_splits(args.run)
     model.eval()
-    data = splits.test.subset(slice(0, args.images))
+    data = as_imageset(splits.test.subset(slice(0, args.images)))  # a streamed split: only these images decoded
     device = next(model.parameters()).device
     return model, info, data.images.to(device), data.targets.to(device)
 

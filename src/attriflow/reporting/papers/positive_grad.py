@@ -342,13 +342,14 @@ def class_grid(run: str | Path, entries: Mapping[str, Mapping | None], path: str
     from matplotlib.figure import Figure
 
     from attriflow.attribution import attribute
+    from attriflow.data.streaming import as_imageset
     from attriflow.reporting.figures import _save
     from attriflow.steps import run_splits
 
     model, _, splits = run_splits(run)
-    test = splits.test
+    test = as_imageset(splits.test.subset(slice(0, 16 * images)))  # a streamed split: only these images decoded
     device = next(model.parameters()).device
-    x_all = test.images[: 16 * images].to(device)
+    x_all = test.images.to(device)
     with torch.no_grad():
         logits = model(x_all)
     chosen, seen = [], set()
