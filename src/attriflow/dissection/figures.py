@@ -113,7 +113,7 @@ def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str
         ax.margins(y=0.15)
         ax.set_xlabel("concept")
         ax.set_ylabel("units labelled with the concept" if n_seeds < 2 else
-                      f"units with the concept (mean, 95% interval, {n_seeds} seeds)")
+                      f"units (mean, 95% interval, {n_seeds} seeds)")
         ax.tick_params(axis="x", rotation=35)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
