@@ -21,6 +21,7 @@ import torch
 import torchvision
 import yaml
 
+from attriflow.models.repeats import seed_copies
 from attriflow.utils.io import sha256_file
 from tests.data import miniatures
 from tests.workflow.test_smoke_run import ROOT, run
@@ -41,7 +42,8 @@ SIZES = {
     ("papers", "mkd", "detection", "*", "epochs"): EPOCHS, ("papers", "mkd", "detection", "*", "eval_every"): EPOCHS,
     ("papers", "mkd", "detection", "*", "image_size"): IMAGE_SIZE,
     ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 2 * ITEMS,
-    ("roar", "seeds"): [0], ("papers", "mkd", "seeds"): [0],  # repeats: the smoke config runs two (tests/workflow)
+    ("roar", "seeds"): [0], ("papers", "mkd", "seeds"): [0], ("papers", "semantic-cxr", "seeds"): [0],
+    # repeats: the smoke config runs two (tests/workflow)
 }
 WILDCARD_PARENTS = {("runs",), ("papers", "mkd", "detection")}
 EXTRA = ["results/roar/cifar10-resnet8/gradient/50/seed0/metrics.json", "results/roar/cifar10-resnet8/none/0/seed0/metrics.json",
@@ -112,7 +114,10 @@ def test_the_published_config_plans_every_target_on_placed_data(workdir):
     planned = res.stdout + res.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", planned, re.M))  # snakemake's job-stats table
     paper = yaml.safe_load((workdir / "config" / "paper.yaml").read_text())
-    assert int(jobs.get("train", 0)) == len(paper["runs"]), planned[-3000:]
+    scxr = paper["papers"]["semantic-cxr"]  # plus the seed copies of the dissected runs (papers.semantic-cxr.seeds)
+    copies = seed_copies(paper["runs"], scxr["dissection"]["runs"], scxr["seeds"], paper["seed"], paper["train_defaults"])
+    assert len(copies) == 2 * len(scxr["dissection"]["runs"])  # three seeds: two copies of each
+    assert int(jobs.get("train", 0)) == len(paper["runs"]) + len(copies), planned[-3000:]
     assert int(jobs.get("locate_registered", 0)) == 4  # chexpert, brixia, imagenet-val, birdsnap
     for rule in ("models_table", "paper_manifest", "index", "roar", "roar_unmodified", "attribute",
                  "evaluate_maps", "evaluate_perturbation"):

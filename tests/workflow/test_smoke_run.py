@@ -113,3 +113,42 @@ def test_binary_head_evaluations_use_the_sigmoid(workdir):
     assert len(df) and (df["p_original"] < 1).all() and (df["rel_change"] > 0).any()
     cs = pd.read_csv(workdir / f"results/eval/class_sensitivity/{BINARY}/gradient.csv")
     assert len(cs) and (cs["other_class"] == 1 - cs["target"]).all()  # a binary head has classes 0 and 1
+
+
+def test_semantic_cxr_seed_copies_train_with_their_seed_and_their_inits_copy(workdir):
+    """papers.semantic-cxr.seeds [0, 1]: every dissected run is trained again as <run>-seed1, starting
+    from its init's seed-1 copy, dissected, and the study's tables are means over both seeds."""
+    import pandas as pd
+    import yaml
+
+    from attriflow.utils.io import read_json
+
+    def spec(run):
+        return yaml.safe_load((workdir / f"results/models/{run}/config.yaml").read_text())["spec"]
+
+    cfg = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())["papers"]["semantic-cxr"]
+    assert cfg["seeds"] == [0, 1] and "shapes64-densenet" in cfg["dissection"]["runs"]
+    copy, base = spec("cxr-severity-imagenet-seed1"), spec("cxr-severity-imagenet")
+    assert copy["seed"] == 1 and base["seed"] == 0
+    assert copy["init"] == "shapes64-densenet-seed1" and base["init"] == "shapes64-densenet"
+    assert spec("shapes64-densenet-seed1")["seed"] == 1
+    assert {k: v for k, v in copy.items() if k not in ("seed", "init")} == {k: v for k, v in base.items() if k not in ("seed", "init")}
+    layer = cfg["dissection"]["layer"]
+    for run in cfg["dissection"]["runs"]:
+        assert (workdir / f"results/dissection/{run}-seed1/{layer}/units.csv").is_file()
+    for run in cfg["study"]["semantic"]:  # a copy's example figure stays with its results, out of the report
+        assert (workdir / f"results/dissection/{run}-seed1/{layer}/semantic.png").is_file()
+        assert not (workdir / f"reports/semantic-cxr/figures/semantic_{run}-seed1.png").exists()
+    tables = workdir / "reports" / "semantic-cxr" / "tables"
+    cu = pd.read_csv(tables / "concept_units.csv")
+    assert sorted(cu["run"].unique()) == sorted(cfg["dissection"]["runs"])  # one row set per configured run
+    assert (cu["n_seeds"] == 2).all() and (cu["seeds"] == "0 1").all()
+    sev = pd.read_csv(tables / "severity.csv").set_index("run").loc["cxr-severity-imagenet"]
+    maes = [read_json(workdir / f"results/models/{r}/metrics.json")["test"]["mae"]
+            for r in ("cxr-severity-imagenet", "cxr-severity-imagenet-seed1")]
+    assert sev["n_seeds"] == 2 and sev["mae"] == pytest.approx(sum(maes) / 2, abs=1e-4) and sev["mae_ci95"] > 0
+    rank = pd.read_csv(tables / "semantic_rank.csv")
+    assert (rank["n_seeds"] == 2).all()
+    one = len(pd.read_csv(workdir / f"results/dissection/cxr-weak-weighted/{layer}/semantic.csv"))
+    assert (rank["n_images"] <= 2 * one).all()  # the images of both seeds pooled
+    assert "mean over 2 training seeds (0 1)" in (workdir / "reports/semantic-cxr/summary.md").read_text()

@@ -3,7 +3,7 @@
 - :func:`plot_semantic_examples`: per image, the image with its labelled units' thresholded maps
   outlined in their concept's colour, beside the ranked bar chart of concept contributions.
 - :func:`plot_concept_units`: units per concept, bars grouped by a comparison (init, loss, run),
-  mean IoU written on each bar.
+  mean IoU written on each bar; with several training seeds the bars are means with 95% error bars.
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def plot_semantic_examples(explained: list, path: PathLike, *, title: str = "Sem
 
 def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str, order: Sequence[str] | None = None) -> Path:
     """Bars of ``n_units`` per ``concept``, grouped by ``hue`` (e.g. init or loss); the mean IoU of the
-    units (IoU with the concept) is written above each bar. A table without labelled units gives a figure that says so."""
+    units (IoU with the concept) is written above each bar. When ``df`` has ``n_seeds`` above 1 (a table of
+    :func:`attriflow.reporting.tables.seed_summary`), each bar is the mean over seeds and its error bar
+    the 95% interval ``n_units_ci95``; one seed: no error bars. A table without labelled units gives a
+    figure that says so."""
     shown = df[df["n_units"] > 0]
     width = 0.35 * shown["concept"].nunique() * max(shown[hue].nunique(), 1) + 3
     fig = Figure(figsize=(min(max(6.0, width), 14.0), 4.5))
@@ -87,20 +90,30 @@ def plot_concept_units(df: pd.DataFrame, path: PathLike, *, hue: str, title: str
     else:
         order = [c for c in (order or list(dict.fromkeys(df["concept"]))) if c in set(shown["concept"])]
         hue_order = list(dict.fromkeys(shown[hue]))
-        sns.barplot(seed=0, data=shown, x="concept", y="n_units", hue=hue, order=order, hue_order=hue_order, ax=ax)
+        sns.barplot(seed=0, data=shown, x="concept", y="n_units", hue=hue, order=order, hue_order=hue_order,
+                    errorbar=None, ax=ax)
         iou = shown.set_index(["concept", hue])["mean_iou"]
+        n_seeds = int(shown["n_seeds"].max()) if "n_seeds" in shown and shown["n_seeds"].notna().any() else 1
+        half = shown.set_index(["concept", hue])["n_units_ci95"] if n_seeds > 1 and "n_units_ci95" in shown else None
         for level, container in zip(hue_order, ax.containers):
             for bar in container:
                 h = bar.get_height() if bar is not None else float("nan")
                 if not np.isfinite(h) or h <= 0:
                     continue
-                concept = order[int(round(bar.get_x() + bar.get_width() / 2))]
-                if (concept, level) in iou.index:
-                    ax.text(bar.get_x() + bar.get_width() / 2, h, f"{iou[(concept, level)]:.2f}", ha="center",
+                x = bar.get_x() + bar.get_width() / 2
+                concept = order[int(round(x))]
+                top = h
+                if half is not None and (concept, level) in half.index and np.isfinite(half[(concept, level)]):
+                    err = float(half[(concept, level)])
+                    ax.errorbar([x], [h], yerr=[err], fmt="none", ecolor="black", capsize=2, lw=1)
+                    top = h + err
+                if (concept, level) in iou.index and np.isfinite(iou[(concept, level)]):
+                    ax.text(x, top, f"{iou[(concept, level)]:.2f}", ha="center",
                             va="bottom", fontsize=6, rotation=90)
         ax.margins(y=0.15)
         ax.set_xlabel("concept")
-        ax.set_ylabel("units labelled with the concept")
+        ax.set_ylabel("units labelled with the concept" if n_seeds < 2 else
+                      f"units (mean, 95% interval, {n_seeds} seeds)")
         ax.tick_params(axis="x", rotation=35)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")

@@ -1,5 +1,8 @@
 # semantic-cxr (Khakzar et al. MICCAI 2021): dissection of the CXR models' last dense block, semantic
 # attribution, and the study's figures and tables. Settings: config papers.semantic-cxr.
+# Every dissected run that trains is repeated once per seed of papers.semantic-cxr.seeds: the run is
+# the repeat at its own seed, a copy <run>-seed<k> (added to config `runs`, trained by `train`) each
+# other; dissection and semantic attribution run on every repeat, the study reports the mean over seeds.
 import re
 
 from attriflow.data.views import folders_of
@@ -11,6 +14,14 @@ SCXR_LAYER = SCXR_DISSECT["layer"]
 SCXR_CAPTION = "../../report/semantic-cxr/{}.rst"
 SCXR_ENV = "../../../environment.yml"  # relative to this file (rules/papers/), unlike common.smk's ENV
 
+
+include: "helpers/semantic_cxr_inputs.smk"
+
+
+SCXR_COPIES = scxr_add_copies()  # once, at parse time
+SCXR_REPEATS = scxr_repeats()  # base run -> {seed: run id}
+SCXR_UNIT_IDS = scxr_ids(SCXR_DISSECT["runs"])
+SCXR_SEMANTIC_IDS = scxr_ids(SCXR_STUDY["semantic"])
 
 SCXR_D = SCXR_DISSECT
 # the dataset markers of the probe's concept-set views
@@ -53,7 +64,7 @@ rule semantic_cxr_units:
     benchmark:
         "logs/benchmarks/dissection/{run}/units.tsv"
     wildcard_constraints:
-        run="|".join(map(re.escape, SCXR_DISSECT["runs"])),
+        run=scxr_pattern(SCXR_UNIT_IDS),
     conda:
         SCXR_ENV
     threads: 1
@@ -74,7 +85,9 @@ rule semantic_cxr_units:
 
 
 rule semantic_cxr_semantic:
-    """Semantic attribution of one run's predictions on the probe set, and a figure of examples."""
+    """Semantic attribution of one run's predictions on the probe set, and a figure of examples
+    (a seed copy's figure stays beside its results: the report shows the configured run's).
+    """
     input:
         model="results/models/{run}/model.pt",
         units=SCXR_RESULT.format(run="{run}", name="units.csv"),
@@ -89,7 +102,7 @@ rule semantic_cxr_semantic:
     log:
         "logs/dissection/{run}/semantic.log",
     wildcard_constraints:
-        run="|".join(map(re.escape, SCXR_STUDY["semantic"])),
+        run=scxr_pattern(SCXR_STUDY["semantic"]),
     conda:
         SCXR_ENV
     threads: 1
@@ -105,18 +118,25 @@ rule semantic_cxr_semantic:
         " --threads {threads} --out {output.csv} --figure {output.figure} > {log} 2>&1"
 
 
+use rule semantic_cxr_semantic as semantic_cxr_semantic_repeat with:
+    output:
+        csv=SCXR_RESULT.format(run="{run}", name="semantic.csv"),
+        figure=SCXR_RESULT.format(run="{run}", name="semantic.png"),
+    log:
+        "logs/dissection/{run}/semantic.log",
+    wildcard_constraints:
+        run=scxr_pattern([r for r in SCXR_SEMANTIC_IDS if r in SCXR_COPIES]),
+
+
 rule semantic_cxr_study:
     """The four questions, severity MAEs beside the published ones, semantic attribution vs chance,
     summary.md and claims.csv."""
     input:
-        units=[
-            SCXR_RESULT.format(run=r, name="units.csv") for r in SCXR_DISSECT["runs"]
-        ],
+        units=[SCXR_RESULT.format(run=r, name="units.csv") for r in SCXR_UNIT_IDS],
         semantic=[
-            SCXR_RESULT.format(run=r, name="semantic.csv")
-            for r in SCXR_STUDY["semantic"]
+            SCXR_RESULT.format(run=r, name="semantic.csv") for r in SCXR_SEMANTIC_IDS
         ],
-        metrics=[f"results/models/{r}/metrics.json" for r in SCXR_DISSECT["runs"]],
+        metrics=[f"results/models/{r}/metrics.json" for r in SCXR_UNIT_IDS],
     output:
         **{
             f"t_{n}": report(
@@ -146,7 +166,11 @@ rule semantic_cxr_study:
             {
                 **SCXR,
                 "scale": SCALE,
-                "specs": {r: run_spec(r) for r in SCXR_DISSECT["runs"]},
+                "specs": {r: run_spec(r) for r in SCXR_UNIT_IDS},
+                "repeats": {
+                    b: {str(k): r for k, r in ids.items()}
+                    for b, ids in SCXR_REPEATS.items()
+                },
             },
             sort_keys=True,
         ),

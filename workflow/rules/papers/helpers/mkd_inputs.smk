@@ -47,7 +47,9 @@ def mkd_seeds():
 
 
 def mkd_main_dirs():
-    return [f"results/mkd/{d}/main/seed{s}" for d in MKD["detection"] for s in mkd_seeds()]
+    return [
+        f"results/mkd/{d}/main/seed{s}" for d in MKD["detection"] for s in mkd_seeds()
+    ]
 
 
 def mkd_ablation_dirs():
