@@ -4,6 +4,7 @@ and against its compute floor, side by side; writes benchmarks/results/attributi
     pip install -e ".[bench]"                        # the peers: Captum, Quantus, pytorch-grad-cam
     python benchmarks/attribution.py                 # resnet18 and vgg16, random weights, 16 x 3 x 64 x 64
     python benchmarks/attribution.py --quick         # tiny run to check the script works
+    python benchmarks/attribution.py --methods prune_grad pathway_gradient   # rerun some rows, merged into the CSV
     python benchmarks/attribution.py --markdown benchmarks/results/attribution.csv   # print the table
 
 One interleaved run: in every repetition each case times ours, then its peer, then the floor, so
@@ -235,11 +236,11 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def run(setting: Setting, peak: bool, quick: bool) -> pd.DataFrame:
+def run(setting: Setting, peak: bool, quick: bool, methods: tuple[str, ...] = ()) -> pd.DataFrame:
     rows = []
     for model_name in setting.models:
         model, x, target = build(model_name, setting)
-        all_cases = cases(model_name, model, x, target, setting)
+        all_cases = [c for c in cases(model_name, model, x, target, setting) if not methods or c.method in methods]
         best = {i: {"ours": float("inf"), "peer": float("inf"), "floor": float("inf")} for i in range(len(all_cases))}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's; 1 with --quick, robust on a busy machine)")
     parser.add_argument("--markdown", type=Path, default=None, help="print an existing CSV as Markdown and exit")
+    parser.add_argument("--methods", nargs="+", default=(), help="only these rows (table labels); the CSV keeps its other rows")
     parser.add_argument("--peak-of", nargs=3, metavar=("MODEL", "METHOD", "PARAMS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     setting = QUICK if args.quick else FULL
@@ -381,8 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats or args.models:
         setting = Setting(**{**setting.__dict__, "repeats": args.repeats or setting.repeats,
                              "models": tuple(args.models or setting.models)})
-    df = run(setting, peak=not args.no_peak, quick=args.quick)
+    df = run(setting, peak=not args.no_peak, quick=args.quick, methods=tuple(args.methods))
     out = args.out or RESULTS / ("attribution-quick.csv" if args.quick else "attribution.csv")
+    if args.methods and out.is_file():  # replace these rows, keep the others (measured in earlier runs)
+        old = pd.read_csv(out)
+        keep = ~(old["method"].isin(df["method"]) & old["model"].isin(df["model"]))
+        df = pd.concat([old[keep], df], ignore_index=True)
     buf = io.StringIO()
     df.to_csv(buf, index=False)
     atomic_write_text(out, buf.getvalue())

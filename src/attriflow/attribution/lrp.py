@@ -53,7 +53,8 @@ def lrp_composite(
     conv_rule = {
         "epsilon": lambda: Epsilon(epsilon=epsilon),
         "zplus": lambda: ZPlus(stabilizer=stabilizer, zero_params="bias"),
-        "alpha1beta0": lambda: AlphaBeta(alpha=1, beta=0, stabilizer=stabilizer),
+        # alpha 1, beta 0 is the z+ rule with biases: Zennit's ZPlus computes it in two of AlphaBeta's four passes
+        "alpha1beta0": lambda: ZPlus(stabilizer=stabilizer),
         "alpha2beta1": lambda: AlphaBeta(alpha=2, beta=1, stabilizer=stabilizer),
     }[rule]()
     affine_rule = Epsilon(epsilon=epsilon) if rule == "epsilon" else Pass()
