@@ -167,8 +167,9 @@ def covid19(root: Path) -> dict:
 
 # ---------------------------------------------------------------- torchvision layouts
 
-def cifar10(root: Path, per_batch: int = 6) -> dict:
-    """cifar-10-python/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}, pickled as CIFAR ships them."""
+def cifar10(root: Path, per_batch: int = 10) -> dict:
+    """cifar-10-python/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}, pickled as CIFAR ships
+    them; by default 5 training images per class."""
     folder = root / "cifar-10-python" / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -193,8 +194,9 @@ def _idx(path: Path, array: np.ndarray, magic: int) -> None:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
-def mnist_like(root: Path, folder: str, n_train: int = 12, n_test: int = 5) -> dict:
-    """<Folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz."""
+def mnist_like(root: Path, folder: str, n_train: int = 40, n_test: int = 10) -> dict:
+    """<Folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; by default 4 training images per digit,
+    enough for a one-class problem with a validation part and MKD's kNN baseline (k = 2)."""
     raw = root / folder / "raw"
     truth = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):

@@ -41,7 +41,7 @@ SIZES = {
     ("papers", "pathways", "decode", "images"): ITEMS, ("papers", "pathways", "decode", "iterations"): ITERATIONS,
     ("papers", "mkd", "detection", "*", "epochs"): EPOCHS, ("papers", "mkd", "detection", "*", "eval_every"): EPOCHS,
     ("papers", "mkd", "detection", "*", "image_size"): IMAGE_SIZE,
-    ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 2 * ITEMS,
+    ("papers", "mkd", "detection", "*", "train_limit"): ITEMS, ("papers", "mkd", "detection", "*", "test_limit"): 5 * ITEMS,  # >= 10 classes: each keeps a test image
     ("roar", "seeds"): [0], ("papers", "mkd", "seeds"): [0], ("papers", "semantic-cxr", "seeds"): [0],
     # repeats: the smoke config runs two (tests/workflow)
 }
