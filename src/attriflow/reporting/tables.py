@@ -56,7 +56,7 @@ def seed_summary(df: pd.DataFrame, keys: Sequence[str], value: str, seed: str = 
 def _markdown(df: pd.DataFrame) -> str:
     def cell(v) -> str:
         if isinstance(v, float):
-            return f"{v:.4g}"
+            return "" if math.isnan(v) else f"{v:.4g}"  # a missing number is an empty cell, not "nan"
         return "" if v is None else str(v).replace("|", "\\|")
 
     head = "| " + " | ".join(map(str, df.columns)) + " |"
