@@ -138,19 +138,22 @@ def plot_detection_auroc(det: pd.DataFrame, path) -> Path:
     per_seed = d.groupby(["dataset", "method", "seed"], sort=False)["auroc"].mean().reset_index()
     datasets, methods = list(dict.fromkeys(per_seed["dataset"])), list(dict.fromkeys(per_seed["method"]))
     n = per_seed.groupby(["dataset", "method"])["seed"].nunique().max()
-    fig = Figure(figsize=(1.2 + 1.3 * len(datasets) * max(1, len(methods)) / 2, 4.2))
+    fig = Figure(figsize=(max(6.0, 1.2 + 1.3 * len(datasets) * max(1, len(methods)) / 2), 4.2))
     ax = fig.subplots()
     width = 0.8 / len(methods)
     colours = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     for j, method in enumerate(methods):
         stats = [mean_ci(per_seed[(per_seed["dataset"] == ds) & (per_seed["method"] == method)]["auroc"]) for ds in datasets]
         x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-        ax.bar(x, [m for m, _ in stats], width, yerr=[0 if np.isnan(h) else h for _, h in stats], capsize=3,
-               color=colours[method], label=method)
+        halves = [h for _, h in stats]
+        ax.bar(x, [m for m, _ in stats], width, color=colours[method], label=method,
+               yerr=None if all(np.isnan(halves)) else np.nan_to_num(halves), capsize=3)
+    labelled = False
     for i, ds in enumerate(datasets):
         pub, _ = _published_detection(ds)
         if pub is not None:
-            ax.hlines(pub, i - 0.45, i + 0.45, color="black", lw=2, label="published (MKD)" if i == 0 else None)
+            ax.hlines(pub, i - 0.45, i + 0.45, color="black", lw=2, label=None if labelled else "published (MKD)")
+            labelled = True
     ax.axhline(50, color="grey", ls=":", lw=1, label="chance")
     ax.set_xticks(np.arange(len(datasets)), datasets)
     ax.set_ylabel("mean detection AUROC (%)")
