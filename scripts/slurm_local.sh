@@ -7,7 +7,7 @@
 #
 # WORKDIR (default: a new temporary folder) receives a git copy of this checkout, so the run never
 # touches the checkout's results/ or reports/. The profile's resources are the paper-scale ones
-# (train asks for 8 CPUs, 32 GB and a GPU); this machine has no GPU and fewer cores, so the node is
+# (train asks for 10 CPUs, 32 GB and a GPU); this machine has no GPU and fewer cores, so the node is
 # declared as a stand-in (SlurmdParameters=config_overrides): CPUs and memory at least what the
 # profile asks, and a count-only `gpu` GRES that the scheduler accepts without a device. The smoke
 # jobs themselves are tiny and run on CPU; --jobs caps how many run at once.
@@ -50,7 +50,10 @@ if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
     die "$CONF exists and was not written by this script; refusing to overwrite a real cluster's config"
 fi
 read -r CPUS MEM < <(slurmd -C | awk '/^NodeName/ {for (i=1;i<=NF;i++) {split($i,a,"="); v[a[1]]=a[2]}; print v["CPUs"], v["RealMemory"]}')
-CPUS=$(( CPUS > 8 ? CPUS : 8 ))
+# the largest cpus_per_task the profile asks (train: 8 DataLoader workers + 2), else a job never starts
+NEED=$(grep -o 'cpus_per_task: *[0-9]*' "$ROOT/profiles/slurm/config.yaml" | awk '{print $2}' | sort -n | tail -1)
+NEED=${NEED:-8}
+CPUS=$(( CPUS > NEED ? CPUS : NEED ))
 MEM=$(( MEM > 32000 ? MEM : 32000 ))
 mkdir -p /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/slurm
 cat > "$CONF" <<EOF
