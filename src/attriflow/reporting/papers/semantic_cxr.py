@@ -66,6 +66,11 @@ def fmt_count(n: float) -> str:
     return str(int(round(n))) if abs(n - round(n)) < 1e-9 else f"{n:.1f}"
 
 
+def max_seeds(df: pd.DataFrame) -> int:
+    """The largest ``n_seeds`` of a table (1 without that column or any value)."""
+    return int(df["n_seeds"].max()) if "n_seeds" in df and df["n_seeds"].notna().any() else 1
+
+
 def seeds_note(df: pd.DataFrame) -> str:
     """'mean over N seeds (0 1 2)' or 'one seed' for a table with n_seeds / seeds columns."""
     if "n_seeds" not in df or df["n_seeds"].dropna().empty:
@@ -230,7 +235,7 @@ def _plot_rank(df: pd.DataFrame, path: Path) -> None:
         ax.set_axis_off()
     else:
         sns.barplot(seed=0, data=long, x="run", y="rate", hue="what", errorbar=None, ax=ax)
-        n = int(part["n_seeds"].max()) if "n_seeds" in part and part["n_seeds"].notna().any() else 1
+        n = max_seeds(part)
         if n > 1 and ax.containers:  # the hit rate: mean over seeds with its 95% interval
             half = part["hit_rate_ci95"].astype(float).fillna(0.0).to_numpy()
             bars = list(ax.containers[0])
@@ -307,8 +312,7 @@ def _pathology_units(cu: pd.DataFrame, run: str, context: set) -> tuple[float, l
 
 
 def _n_seeds(df: pd.DataFrame, run: str) -> int:
-    part = df[df["run"] == run]
-    return int(part["n_seeds"].max()) if "n_seeds" in part and part["n_seeds"].notna().any() else 1
+    return max_seeds(df[df["run"] == run])
 
 
 def _over(n: int) -> str:
