@@ -105,9 +105,14 @@ def limit_arg(split):
     return "" if limit is None else f"--limit {limit}"
 
 
+def seeds_of(block):
+    """The training seeds of a config block's repeats: its `seeds`, else the config's seed."""
+    return block.get("seeds") or [config["seed"]]
+
+
 def roar_seeds():
-    """The training seeds of every ROAR point: config `roar.seeds`, else the config's seed."""
-    return config["roar"].get("seeds") or [config["seed"]]
+    """The training seeds of every ROAR point (config `roar.seeds`)."""
+    return seeds_of(config["roar"])
 
 
 def roar_outputs():

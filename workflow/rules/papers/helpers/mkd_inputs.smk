@@ -42,8 +42,8 @@ def mkd_overrides(variant):
 
 
 def mkd_seeds():
-    """Seeds of the main loss: papers.mkd.seeds, else the config's seed; the ablations use the first."""
-    return MKD.get("seeds") or [config["seed"]]
+    """Seeds of the main loss (papers.mkd.seeds); the ablations use the first."""
+    return seeds_of(MKD)
 
 
 def mkd_main_dirs():

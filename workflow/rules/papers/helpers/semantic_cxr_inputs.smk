@@ -2,8 +2,8 @@
 
 
 def scxr_seeds():
-    """Training seeds of the dissected models: papers.semantic-cxr.seeds, else the config's seed."""
-    return SCXR.get("seeds") or [config["seed"]]
+    """Training seeds of the dissected models (papers.semantic-cxr.seeds)."""
+    return seeds_of(SCXR)
 
 
 def scxr_repeats():
