@@ -4,6 +4,7 @@
 # `--workflow-profile profiles/slurm`, and check that the jobs really went through sbatch.
 #
 #   bash scripts/slurm_local.sh [WORKDIR]      # as root (apt-get, daemons); a user runs it, not CI
+#   SLURM_LOCAL_KEEP=1 bash scripts/slurm_local.sh   # leave the daemons and the config running afterwards
 #
 # WORKDIR (default: a new temporary folder) receives a git copy of this checkout, so the run never
 # touches the checkout's results/ or reports/. The profile's resources are the paper-scale ones
@@ -24,6 +25,25 @@ MARK="# written by attriflow scripts/slurm_local.sh"
 say() { printf 'slurm_local: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
+# On exit, stop the daemons this script started and remove the config it wrote, unless SLURM_LOCAL_KEEP=1:
+# a slurm.conf naming a controller that is not running makes every `scontrol` (and so every snakemake
+# start, whose SLURM plugin asks `scontrol show config`) wait 10 s for a timeout.
+STARTED_MUNGED=0 STARTED_SLURM=0
+cleanup() {
+    [ "${SLURM_LOCAL_KEEP:-0}" = 1 ] && { say "SLURM_LOCAL_KEEP=1: leaving slurmctld, slurmd and $CONF in place"; return; }
+    if [ "$STARTED_SLURM" = 1 ]; then
+        for d in slurmd slurmctld; do
+            [ -s "/run/slurm/$d.pid" ] && kill "$(cat "/run/slurm/$d.pid")" 2>/dev/null || true
+        done
+    fi
+    [ "$STARTED_MUNGED" = 1 ] && pkill -x munged 2>/dev/null || true
+    for f in "$CONF" /etc/slurm/gres.conf; do
+        [ -e "$f" ] && grep -qF "$MARK" "$f" && rm -f "$f"
+    done
+    return 0
+}
+trap cleanup EXIT
+
 # 1. Packages.
 if ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
     [ "$(id -u)" = 0 ] || die "slurm-wlm and munge are not installed; run as root so apt-get can install them"
@@ -40,6 +60,7 @@ if ! munge -n </dev/null >/dev/null 2>&1; then
     chown -R munge:munge /etc/munge /run/munge /var/log/munge /var/lib/munge
     chmod 0700 /etc/munge && chmod 0400 /etc/munge/munge.key
     runuser -u munge -- /usr/sbin/munged
+    STARTED_MUNGED=1
     for _ in $(seq 20); do munge -n </dev/null >/dev/null 2>&1 && break; sleep 0.5; done
     munge -n </dev/null >/dev/null 2>&1 || die "munged did not start (see /var/log/munge/munged.log)"
 fi
@@ -84,7 +105,8 @@ EOF
 # A GPU GRES needs a device file (slurmd drops file-less GPUs); /dev/null stands in, nothing opens it.
 printf '%s\nAutoDetect=off\nNodeName=%s Name=gpu File=/dev/null\n' "$MARK" "$HOST" > /etc/slurm/gres.conf
 
-# 4. Daemons (restarted so they read the config above; only the ones this script started, by pid file).
+# 4. Daemons (restarted so they read the config above; only the ones this script started, by pid file),
+#    stopped again on exit together with the config (see cleanup).
 for d in slurmctld slurmd; do
     if [ -s "/run/slurm/$d.pid" ] && kill -0 "$(cat "/run/slurm/$d.pid")" 2>/dev/null; then
         pid="$(cat "/run/slurm/$d.pid")"
@@ -93,6 +115,7 @@ for d in slurmctld slurmd; do
     fi
 done
 say "starting slurmctld and slurmd on $HOST ($CPUS CPUs, $MEM MB, gpu:1 declared)"
+STARTED_SLURM=1
 /usr/sbin/slurmctld
 /usr/sbin/slurmd
 for _ in $(seq 60); do

@@ -1,5 +1,6 @@
 """Every workflow job starts `attriflow <command>`: building its parser must not import the heavy
-libraries only some commands need (torchvision and Zennit cost seconds per job; scikit-learn, SciPy)."""
+libraries only some commands need (torchvision and Zennit cost seconds per job; scikit-learn, SciPy),
+and seeding must not load torch's compiler (torch._inductor, 1.3 s)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ def test_a_small_net_builds_without_torchvision_and_a_densenet_with_it():
             "print(a, 'torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_seeding_asks_for_deterministic_kernels_without_loading_the_compiler():
+    code = ("import sys, torch; from attriflow.utils.provenance import seed_everything; seed_everything(3); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False"], "seed_everything must set the flag and not import torch._inductor (1.3 s)"

@@ -144,6 +144,12 @@ def test_random_selection_is_reproducible_with_the_seed():
     assert torch.equal(m1, m2)
 
 
+def test_random_pathways_differ_between_chunks_of_one_call():
+    x = images(n=1, size=16).repeat(4, 1, 1, 1)  # the same image four times, two chunks of two
+    maps = attribute(plain_net(), x, 0, "pathway_gradient", steps=1, batch_size=2, selection="random", seed=7)
+    assert not torch.equal(maps[0], maps[2]) and not torch.equal(maps[1], maps[3])
+
+
 def test_bad_parameters_are_refused_clearly():
     with pytest.raises(UserError, match="sparsity"):
         attribute(plain_net(), images(n=1, size=16), 0, "prune_grad", sparsity=120.0)

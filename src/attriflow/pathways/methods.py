@@ -8,8 +8,8 @@ or NeuronMCT (PruneGrad). The papers reduce channels by the signed value of larg
 ask for it with ``reduce="max_abs"`` (the workflow's config does).
 
 Cost per chunk of images: prune_grad two forward-backward passes (contributions, masked
-gradient) plus the selection; pathway_gradient ``steps`` + 1. Memory: the activations and scores
-of the chunk (``batch_size`` rows) over all layers.
+gradient) plus the selection; pathway_gradient ``steps`` + 1. Memory: the activations, scores and
+masks of one chunk (``batch_size`` images) over all layers.
 """
 
 from __future__ import annotations
@@ -60,18 +60,17 @@ def pathway(model: nn.Module, x: Tensor, target: Tensor, *, contributions: str, 
 def pathway_gradient(model: nn.Module, x: Tensor, target: Tensor, *, contributions: str, sparsity: float = 90.0,
                      steps: int = 10, batch_size: int | None = 32, selection: str = "contribution",
                      seed: int | None = None) -> Tensor:
-    """(N, C, H, W) input gradient of each input's pathway network (images in chunks so that one
-    chunk's scaled inputs fit ``batch_size`` rows)."""
+    """(N, C, H, W) input gradient of each input's pathway network, ``batch_size`` images at a time
+    (every forward pass, including NeuronIntGrad's scaled inputs, has at most ``batch_size`` rows).
+    Random selection seeds the chunk starting at image i with ``seed + i``, so no two chunks share draws."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise UserError(f"steps must be a positive integer, got {steps!r}")
-    per = len(x)
-    if contributions == "intgrad" and batch_size:
-        per = max(1, batch_size // steps)
+    per = batch_size or len(x)
     out = []
     for i in range(0, len(x), per):
         xi, ti = x[i:i + per], target[i:i + per]
         masks = pathway(model, xi, ti, contributions=contributions, sparsity=sparsity, steps=steps,
-                        batch_size=batch_size, selection=selection, seed=seed)
+                        batch_size=batch_size, selection=selection, seed=(seed or 0) + i)
         out.append(masked_gradient(model, xi, ti, masks))
     return torch.cat(out)
 

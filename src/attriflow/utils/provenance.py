@@ -8,6 +8,7 @@ import importlib.metadata
 import platform
 import random
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,4 +64,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_kernels()
+
+
+def deterministic_kernels() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
+    ``torch._inductor`` (about 1.3 s in every job; nothing here compiles): the same kernel flag, and
+    inductor's flag too when something has already loaded it."""
+    import torch
+
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
