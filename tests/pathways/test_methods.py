@@ -144,9 +144,10 @@ def test_random_selection_is_reproducible_with_the_seed():
     assert torch.equal(m1, m2)
 
 
-def test_random_pathways_differ_between_chunks_of_one_call():
+@pytest.mark.parametrize("method", ["prune_grad", "pathway_gradient"])
+def test_random_pathways_differ_between_chunks_of_one_call(method):
     x = images(n=1, size=16).repeat(4, 1, 1, 1)  # the same image four times, two chunks of two
-    maps = attribute(plain_net(), x, 0, "pathway_gradient", steps=1, batch_size=2, selection="random", seed=7)
+    maps = attribute(plain_net(), x, 0, method, batch_size=2, selection="random", seed=7)
     assert not torch.equal(maps[0], maps[2]) and not torch.equal(maps[1], maps[3])
 
 

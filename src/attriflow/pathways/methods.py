@@ -55,7 +55,7 @@ def pathway(model: nn.Module, x: Tensor, target: Tensor, *, contributions: str, 
     description="PruneGrad (Khakzar et al. 2019): input gradient of the network pruned to each input's top neurons "
     "by NeuronMCT |a * dy/da|; use reduce='max_abs' as the paper",
     fixed={"contributions": "mct"}, docs=_DOCS, choices={"selection": SELECTIONS},
-    params=("sparsity", "selection", "seed"),
+    params=("sparsity", "batch_size", "selection", "seed"),
 )
 def pathway_gradient(model: nn.Module, x: Tensor, target: Tensor, *, contributions: str, sparsity: float = 90.0,
                      steps: int = 10, batch_size: int | None = 32, selection: str = "contribution",
