@@ -110,8 +110,9 @@ def semantic_attribution(model: nn.Module, layer: str, x: Tensor, units: pd.Data
     per_concept = concept_contributions(contrib, units).drop(columns="image").sort_values("rank").reset_index(drop=True)
     size = tuple(mask_size) if mask_size is not None else tuple(x.shape[-2:])
     up = Upsampler(tuple(acts.shape[-2:]), size, dtype=acts.dtype, device=acts.device)
-    idx = torch.as_tensor(order["unit"].to_numpy(), dtype=torch.long)
-    thresholds = torch.as_tensor(order["threshold"].to_numpy(), dtype=acts.dtype, device=acts.device)
+    idx = torch.from_numpy(order["unit"].to_numpy(dtype=np.int64, copy=True))
+    thresholds = torch.as_tensor(order["threshold"].to_numpy(dtype=np.float64, copy=True), dtype=acts.dtype,
+                                 device=acts.device)
     maps = up(acts[0, idx]) > thresholds[:, None, None]
     return SemanticAttribution(score=float(score[0]), target=int(t[0]),
                                units=order[["unit", "concept", "contribution"]].reset_index(drop=True),
