@@ -45,6 +45,13 @@ def sum_over_rows(
     return total
 
 
+def check_steps(steps: int) -> int:
+    """``steps`` (scaled inputs, samples) if it is a positive int; a UserError otherwise."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    return steps
+
+
 def check_batch_size(batch_size: int | None) -> int | None:
     """``batch_size`` if it is None or a positive int; a UserError otherwise."""
     if batch_size is None:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attriflow.attribution.expansion import sum_over_rows
+from attriflow.attribution.expansion import check_steps, sum_over_rows
 from attriflow.attribution.fast_mode import FastOrExact
 from attriflow.attribution.gradients import input_gradient
 from attriflow.attribution.registry import register_method
@@ -31,8 +31,7 @@ def quadrature(integration: str, steps: int) -> tuple[list[float], list[float]]:
     """
     if integration not in INTEGRATION:
         raise UserError(f"integration={integration!r} is not valid; valid: {', '.join(INTEGRATION)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    check_steps(steps)
     n = steps
     if integration == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(n)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from attriflow.attribution.expansion import check_steps
 from attriflow.attribution.registry import register_method
 from attriflow.errors import UserError
 from attriflow.pathways.neurons import activations, masked_gradient, neuron_contributions
@@ -63,8 +64,7 @@ def pathway_gradient(model: nn.Module, x: Tensor, target: Tensor, *, contributio
     """(N, C, H, W) input gradient of each input's pathway network, ``batch_size`` images at a time
     (every forward pass, including NeuronIntGrad's scaled inputs, has at most ``batch_size`` rows).
     Random selection seeds the chunk starting at image i with ``seed + i``, so no two chunks share draws."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    check_steps(steps)
     per = batch_size or len(x)
     out = []
     for i in range(0, len(x), per):

@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from attriflow.attribution.expansion import check_steps
 from attriflow.attribution.relu_override import override_relus
 from attriflow.attribution.targets import target_scores
 from attriflow.errors import UserError
@@ -108,8 +109,7 @@ def neuron_contributions(model: nn.Module, x: Tensor, target: Tensor, how: str =
     if how == "mct":
         acts, grads, _ = neuron_gradients(model, x, target, masks)
         return [(a * g).abs() for a, g in zip(acts, grads)]
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    check_steps(steps)
     n = len(x)
     total_rows = n * steps
     chunk = batch_size or total_rows
